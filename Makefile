@@ -1,0 +1,46 @@
+# cnnlab: `make demo` and `make test` set everything up on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+PYTEST_ARGS ?=
+FMNIST  = /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+
+.PHONY: demo test lint install dev fashion-mnist bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+dev: $(VENV)/.installed-dev
+
+demo: install
+	$(BIN)/cnnlab demo --out cnnlab-demo
+
+# Debian's dataset-fashion-mnist puts the real IDX files in /usr/share/datasets/fashion-mnist.
+fashion-mnist:
+	@if [ ! -f $(FMNIST) ] && [ -z "$$CNNLAB_DATA" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist) \
+	      >/dev/null || echo "warning: could not install dataset-fashion-mnist"; \
+	  else echo "warning: Fashion-MNIST missing; run: sudo apt install dataset-fashion-mnist"; fi; \
+	fi
+
+test: dev fashion-mnist
+	$(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)
+
+lint: dev
+	$(BIN)/ruff check src tests benchmarks
+
+bench: dev
+	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) cnnlab-demo .pytest_cache build src/*.egg-info

@@ -1,0 +1,39 @@
+"""cnnlab predict: top-k classes of images."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="classify images",
+                       description="Top-k classes of images. IMAGE is a file or sample:NAME (cnnlab.data."
+                       "sample_names()).")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--model", default="efficientnet_lite0", help="registry name or checkpoint directory")
+    p.add_argument("--topk", type=int, default=5)
+    p.add_argument("--json", action="store_true", help='print [{"image", "topk": [{"class", "index", "prob"}]}]')
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from cnnlab import data, models
+    from cnnlab.cli._format import table
+
+    if args.topk < 1:
+        raise ValueError(f"--topk must be at least 1, got {args.topk}")
+    imgs = [data.image_from_spec(s) for s in args.images]  # all inputs checked before the model loads
+    model = models.load(args.model, map_location=args.device)
+    preds = models.predict(model, imgs, topk=args.topk)
+    if args.json:
+        doc = [{"image": s, "topk": [{"class": p.label, "index": p.index, "prob": round(p.prob, 6)} for p in ps]}
+               for s, ps in zip(args.images, preds)]
+        print(json.dumps(doc, indent=2))
+        return 0
+    rows = [[s if i == 0 else "", i + 1, p.label, p.index, f"{p.prob:.4f}"]
+            for s, ps in zip(args.images, preds) for i, p in enumerate(ps)]
+    print(table(["image", "rank", "class", "index", "prob"], rows, align="lrlrr"))
+    return 0

@@ -1,0 +1,51 @@
+"""Data: users' images, the offline sample photos, and datasets as tensors.
+
+Example:
+    >>> from cnnlab import data
+    >>> img = data.sample_image("chelsea")      # Tensor[3, 300, 451] in [0, 1]
+    >>> train = data.fashion_mnist("train")     # doctest: +SKIP
+"""
+
+from cnnlab.data._datasets import (
+    CIFAR10_CLASSES,
+    DATASETS,
+    FASHION_MNIST_CLASSES,
+    ImageTensors,
+    cifar10,
+    digits,
+    download_fashion_mnist,
+    fashion_mnist,
+    fashion_mnist_dirs,
+    image_folder,
+    load_dataset,
+    read_idx,
+)
+from cnnlab.data._images import (
+    image_from_spec,
+    load_image,
+    resize_and_crop,
+    sample_image,
+    sample_names,
+    to_channels,
+)
+
+__all__ = [
+    "CIFAR10_CLASSES",
+    "DATASETS",
+    "FASHION_MNIST_CLASSES",
+    "ImageTensors",
+    "cifar10",
+    "digits",
+    "download_fashion_mnist",
+    "fashion_mnist",
+    "fashion_mnist_dirs",
+    "image_folder",
+    "image_from_spec",
+    "load_dataset",
+    "load_image",
+    "read_idx",
+    "resize_and_crop",
+    "sample_image",
+    "sample_names",
+    "to_channels",
+]

@@ -1,0 +1,58 @@
+"""Models: one registry of CNN families (LeNet-5, AlexNet, VGG, GoogLeNet, ResNet, EfficientNet-Lite0),
+each in an ImageNet-size and a small-input (28x28 / 32x32) variant, plus pretrained weights, checkpoints and
+prediction.
+
+Example:
+    >>> from cnnlab import models
+    >>> net = models.create("efficientnet_lite0", weights="imagenet").eval()
+    >>> "resnet_small" in models.names()
+    True
+"""
+
+from cnnlab.models import _alexnet, _efficientnet, _googlenet, _lenet, _resnet, _vgg  # noqa: F401 (register)
+from cnnlab.models._api import (
+    MODELS,
+    ModelCard,
+    Normalize,
+    Weights,
+    create,
+    default_stats,
+    info,
+    last_conv_name,
+    model_table,
+    names,
+    register_model,
+)
+from cnnlab.models._checkpoint import (
+    atomic_write_bytes,
+    load,
+    load_checkpoint,
+    read_checkpoint_meta,
+    save_checkpoint,
+)
+from cnnlab.models._efficientnet import imagenet_categories, same_padding
+from cnnlab.models._predict import Prediction, predict, preprocess
+
+__all__ = [
+    "MODELS",
+    "ModelCard",
+    "Normalize",
+    "Prediction",
+    "Weights",
+    "atomic_write_bytes",
+    "create",
+    "default_stats",
+    "imagenet_categories",
+    "info",
+    "last_conv_name",
+    "model_table",
+    "load",
+    "load_checkpoint",
+    "names",
+    "predict",
+    "preprocess",
+    "read_checkpoint_meta",
+    "register_model",
+    "same_padding",
+    "save_checkpoint",
+]

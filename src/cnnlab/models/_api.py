@@ -1,0 +1,250 @@
+"""The model registry, the pretrained-weights description and the normalisation layer.
+
+Every cnnlab model takes pixels in [0, 1]: normalisation is its first layer (``model.normalize``), so
+attacks and explanations work in pixel space. Every model carries ``model.cnnlab``, a :class:`ModelCard`
+saying how it was built (registry name and keyword arguments), its class names and its input size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from cnnlab._registry import Registry
+
+MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
+
+
+class Normalize(nn.Module):
+    """``(x - mean) / std`` per channel; the first layer of every cnnlab model.
+
+    The statistics are non-persistent buffers: they follow ``.to(device)`` but stay out of state dicts,
+    so pretrained state dicts load strictly and checkpoints record them in their config instead.
+    """
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        if len(mean) != len(std):
+            raise ValueError(f"mean and std must have the same length, got {len(mean)} and {len(std)}")
+        if any(s <= 0 for s in std):
+            raise ValueError(f"std must be positive, got {list(std)}")
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 4 or x.shape[1] != self.mean.shape[1]:
+            raise ValueError(
+                f"expected a batch of {self.mean.shape[1]}-channel images (N, {self.mean.shape[1]}, H, W), "
+                f"got shape {tuple(x.shape)}"
+            )
+        return (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"mean={self.mean.flatten().tolist()}, std={self.std.flatten().tolist()}"
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Pretrained weights: where they come from, how inputs must be prepared, and what the outputs mean.
+
+    Attributes:
+        name: short name, e.g. ``"imagenet"``.
+        locate: returns the path of the state-dict file (a local file shipped by a package).
+        categories: class names, index = output unit.
+        input_size: ``(C, H, W)`` the network was trained at.
+        mean, std: normalisation on [0, 1] pixels (applied inside the model).
+        resize_size, interpolation: resize of the shorter side before the centre crop to ``input_size``.
+        convert: optional function renaming keys of the raw state dict.
+    """
+
+    name: str
+    locate: Callable[[], str]
+    categories: tuple[str, ...]
+    input_size: tuple[int, int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    resize_size: int
+    interpolation: str = "bicubic"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def state_dict(self) -> dict[str, Tensor]:
+        """Load the weights file safely (no arbitrary unpickling)."""
+        path = self.locate()
+        if str(path).endswith(".safetensors"):
+            from safetensors.torch import load_file
+
+            return load_file(path)
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+    def transforms(self) -> Callable[[Tensor], Tensor]:
+        """The evaluation preprocessing: ``Tensor[C, H, W]`` in [0, 1] -> ``Tensor[C', h, w]``."""
+        from cnnlab.data import resize_and_crop
+
+        size = self.input_size
+
+        def preprocess(img: Tensor) -> Tensor:
+            return resize_and_crop(
+                img, self.resize_size, size[1:], interpolation=self.interpolation, channels=size[0]
+            )
+
+        return preprocess
+
+
+@dataclass
+class ModelCard:
+    """What a model is: how to rebuild it and how to read its outputs."""
+
+    name: str
+    kwargs: dict[str, Any]
+    input_size: tuple[int, int, int]
+    classes: list[str] | None = None
+    weights: str | None = None
+    resize_size: int | None = None
+    interpolation: str = "bilinear"
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ModelCard:
+        d = dict(d)
+        d["input_size"] = tuple(d["input_size"])
+        return cls(**{k: v for k, v in d.items() if k in {f.name for f in dataclasses.fields(cls)}})
+
+
+def register_model(
+    name: str,
+    *,
+    family: str,
+    input_size: tuple[int, int, int],
+    weights: dict[str, Weights] | None = None,
+    small: bool = False,
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator registering a model builder ``fn(*, num_classes, in_channels, **kw) -> nn.Module``."""
+    return MODELS.register(name, family=family, input_size=input_size, weights=weights or {}, small=small)
+
+
+def names() -> list[str]:
+    """Names of all registered models."""
+    return MODELS.names()
+
+
+def info(name: str) -> dict[str, Any]:
+    """Registry metadata of a model: family, default input size, available weights."""
+    return MODELS.info(name)
+
+
+def _resolve_weights(name: str, weights: str | Weights | None) -> Weights | None:
+    if weights is None or isinstance(weights, Weights):
+        return weights
+    available: dict[str, Weights] = MODELS.info(name)["weights"]
+    if not isinstance(weights, str):
+        raise TypeError(f"weights must be None, a name or a Weights object, got {type(weights).__name__}")
+    if weights == "DEFAULT" and available:
+        return next(iter(available.values()))
+    if weights not in available:
+        have = ", ".join(available) or "none"
+        raise ValueError(f"model {name!r} has no weights {weights!r} (available: {have})")
+    return available[weights]
+
+
+def create(
+    name: str,
+    *,
+    num_classes: int | None = None,
+    in_channels: int | None = None,
+    weights: str | Weights | None = None,
+    **kwargs: Any,
+) -> nn.Module:
+    """Build a registered model.
+
+    Args:
+        name: a name from :func:`names`.
+        num_classes: output units (default: the weights' class count, else 1000 for ImageNet-size models
+            and 10 for small-input variants).
+        in_channels: image channels (default: the registered input size's).
+        weights: ``None`` (random init), ``"DEFAULT"``, a weights name such as ``"imagenet"``, or a
+            :class:`Weights` object.
+        **kwargs: family options (e.g. ``dropout``).
+
+    Returns:
+        An ``nn.Module`` in train mode taking ``Tensor[N, C, H, W]`` in [0, 1], with ``model.cnnlab`` set.
+
+    Example:
+        >>> m = create("lenet5")
+        >>> m(torch.rand(2, 1, 28, 28)).shape
+        torch.Size([2, 10])
+    """
+    meta = MODELS.info(name)
+    w = _resolve_weights(name, weights)
+    default_c, h, wd = meta["input_size"]
+    if w is not None:
+        if num_classes not in (None, len(w.categories)):
+            raise ValueError(
+                f"weights {w.name!r} have {len(w.categories)} classes, got num_classes={num_classes}; "
+                "use cnnlab.transfer to replace the classifier"
+            )
+        if in_channels not in (None, w.input_size[0]):
+            raise ValueError(f"weights {w.name!r} need in_channels={w.input_size[0]}, got {in_channels}")
+        num_classes, in_channels = len(w.categories), w.input_size[0]
+        kwargs.setdefault("mean", w.mean)
+        kwargs.setdefault("std", w.std)
+    num_classes = num_classes if num_classes is not None else (10 if meta["small"] else 1000)
+    in_channels = in_channels if in_channels is not None else default_c
+    for arg, v in (("num_classes", num_classes), ("in_channels", in_channels)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{arg} must be a positive integer, got {v!r}")
+    model = MODELS.lookup(name)(num_classes=num_classes, in_channels=in_channels, **kwargs)
+    if w is not None:
+        model.load_state_dict(w.state_dict(), strict=True)
+    built_kwargs = {"num_classes": num_classes, "in_channels": in_channels, **_jsonable(kwargs)}
+    model.cnnlab = ModelCard(
+        name=name,
+        kwargs=built_kwargs,
+        input_size=(in_channels, h, wd) if w is None else w.input_size,
+        classes=list(w.categories) if w is not None else None,
+        weights=w.name if w is not None else None,
+        resize_size=w.resize_size if w is not None else None,
+        interpolation=w.interpolation if w is not None else "bilinear",
+    )
+    return model
+
+
+def _jsonable(kwargs: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in kwargs.items():
+        out[k] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def default_stats(in_channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Normalisation used when a model is trained from scratch: (x - 0.5) / 0.5 on every channel."""
+    return (0.5,) * in_channels, (0.5,) * in_channels
+
+
+def model_table() -> list[dict[str, Any]]:
+    """One row per registered model: name, family, input size, parameter count, weights available."""
+    rows = []
+    for n in MODELS.names():
+        meta = MODELS.info(n)
+        with torch.device("meta"):  # count parameters without allocating them
+            m = MODELS.lookup(n)(num_classes=10 if meta["small"] else 1000, in_channels=meta["input_size"][0])
+        rows.append({"name": n, "family": meta["family"], "input_size": list(meta["input_size"]),
+                     "params": sum(p.numel() for p in m.parameters()), "weights": list(meta["weights"])})
+    return rows
+
+
+def last_conv_name(model: nn.Module) -> str:
+    """Dotted name of the last ``nn.Conv2d`` in registration order (the default layer for CAM methods)."""
+    name = None
+    for n, m in model.named_modules():
+        if isinstance(m, nn.Conv2d):
+            name = n
+    if name is None:
+        raise ValueError("model has no nn.Conv2d layer")
+    return name

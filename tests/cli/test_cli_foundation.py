@@ -1,0 +1,68 @@
+"""The CLI: models, predict, demo; bad input gives one line on stderr and exit code 2."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from cnnlab.cli import main
+
+
+def test_models_table(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "efficientnet_lite0" in out and "4,652,008" in out and "imagenet" in out
+
+
+def test_predict_json_puts_a_cat_first(capsys):
+    assert main(["predict", "sample:chelsea", "--topk", "3", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc[0]["image"] == "sample:chelsea" and len(doc[0]["topk"]) == 3
+    top = doc[0]["topk"][0]
+    assert top["class"] in {"tiger cat", "Egyptian cat", "tabby"} and 281 <= top["index"] <= 285
+    probs = [t["prob"] for t in doc[0]["topk"]]
+    assert probs == sorted(probs, reverse=True) and sum(probs) <= 1
+
+
+def test_predict_a_file(tmp_path, capsys):
+    from cnnlab import data
+    from cnnlab.report import save_image
+
+    path = save_image(data.sample_image("coffee"), tmp_path / "coffee.png")
+    assert main(["predict", str(path), "--topk", "1"]) == 0
+    assert "espresso" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["predict", "missing.png"], "no such image file"),
+        (["predict", "sample:eagle"], "unknown sample image"),
+        (["predict", "sample:chelsea", "--model", "resnt50"], "unknown model"),
+        (["predict", "sample:chelsea", "--topk", "0"], "--topk must be at least 1"),
+        (["predict", "sample:chelsea", "--topk", "x"], "invalid int value"),
+        (["nosuchcommand"], "invalid choice"),
+    ],
+)
+def test_bad_input_one_line_exit_2(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_console_script_exit_code_and_help():
+    r = subprocess.run([sys.executable, "-m", "cnnlab", "predict", "nothing.jpg"], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "cnnlab", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "predict" in r.stdout and "demo" in r.stdout
+
+
+def test_demo_writes_self_contained_report(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--sections", "predictions",
+                 "--images", "chelsea", "coffee"]) == 0
+    out = capsys.readouterr().out
+    html = (tmp_path / "report.html").read_text()
+    assert "espresso" in out and f"report: {tmp_path / 'report.html'}" in out
+    assert html.count("data:image/png;base64,") >= 2 and "src=\"http" not in html
+    assert "Predictions" in html and "espresso" in html
