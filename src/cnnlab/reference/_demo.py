@@ -21,11 +21,12 @@ __all__ = ["ConvDemo", "Identity", "conv_demo"]
 
 @dataclass(frozen=True)
 class Identity:
-    """One checked statement: ``name``, the ``formula``, and the largest absolute difference between its two
-    sides."""
+    """One checked statement: ``formula`` (computed with the engine's primitives) equals ``check`` (from the
+    dense matrices ``M`` of ``x -> y`` and ``A`` of ``w -> y``) up to ``max_abs_error``."""
 
     name: str
     formula: str
+    check: str
     max_abs_error: float
 
     @property
@@ -134,16 +135,13 @@ def conv_demo(*, size: int = 5, kernel: int = 3, mode: str = "same", stride: int
             else float("inf")
 
     ids = [
-        Identity("forward", "y = x ⋆ w (cross-correlation) = M x", err(y.ravel(), M(w) @ x.ravel())),
-        Identity("kernel gradient", f"dW = x ⋆ dY (cross-correlation of the input with the upstream gradient"
-                 f"{', dY dilated by the stride' if stride > 1 else ''}) = A^T dY",
+        Identity("forward", "y = x ⋆ w (cross-correlation)", "M x", err(y.ravel(), M(w) @ x.ravel())),
+        Identity("kernel gradient", "dW = x ⋆ dY (input cross-correlated with upstream gradient)", "A^T dY",
                  err(dw_cc.ravel(), A.T @ dy.ravel()) + err(dw, dw_cc)),
-        Identity("input gradient", f"dX = dY * w (full convolution of the upstream gradient"
-                 f"{' with zeros inserted by the stride' if stride > 1 else ''} with the kernel) = M^T dY",
+        Identity("input gradient", "dX = dY * w (full convolution of upstream gradient with kernel)", "M^T dY",
                  err(dx_full.ravel(), M(w).T @ dy.ravel()) + err(dx, dx_full)),
-        Identity("transposed convolution", "conv_transpose2d(dY, w) = dX (the backward pass as a forward pass)",
-                 err(tconv, dx)),
-        Identity("shape", f"conv_transpose2d(y, w).shape = x.shape = {x.shape}",
+        Identity("transposed conv", "conv_transpose2d(dY, w)", "dX", err(tconv, dx)),
+        Identity("shape", "conv_transpose2d(y, w).shape", f"x.shape {x.shape}",
                  0.0 if tconv_y.shape == x.shape else float("inf")),
     ]
     return ConvDemo(mode, stride, dilation, pads, x, w, y, dy, dx, dw, ids)
