@@ -3,7 +3,7 @@
 
 Both work on batches of multi-channel images, ``x: [N, C, H, W]`` and kernels ``k: [O, C // groups, kh, kw]``,
 in float32 or float64, and are vectorised the im2col way: a strided *view* of every window
-(``sliding_window_view``), one copy into a ``[rows, C * kh * kw]`` matrix, one BLAS matrix product.
+(``sliding_window_view``), one copy into a ``[C * kh * kw, positions]`` matrix, one BLAS matrix product.
 """
 
 from __future__ import annotations
@@ -94,10 +94,17 @@ def cross_correlate(x: np.ndarray, k: np.ndarray, *, stride=1, dilation=1, group
     win = windows(x.reshape(n, groups, cg, *x.shape[2:]), (kh, kw), pair("stride", stride),
                   pair("dilation", dilation))                          # [N, G, Cg, Ho, Wo, kh, kw] (a view)
     ho, wo = win.shape[3:5]
-    # im2col: one copy into [G, N * Ho * Wo, Cg * kh * kw], then a batched BLAS product with [G, Cg*kh*kw, Og]
+    kmat = k.reshape(groups, og, cg * kh * kw)
+    if kh * kw <= ho * wo:
+        # im2col: one copy into [G, Cg * kh * kw, N * Ho * Wo] (rows of kernel taps, columns of positions; the copy
+        # runs along input rows), then one batched BLAS product [G, Og, Cg * kh * kw] @ cols
+        cols = win.transpose(1, 2, 5, 6, 0, 3, 4).reshape(groups, cg * kh * kw, n * ho * wo)
+        out = np.matmul(kmat, cols)                                    # [G, Og, N * Ho * Wo]
+        return out.reshape(groups, og, n, ho, wo).transpose(2, 0, 1, 3, 4).reshape(n, o, ho, wo)
+    # a kernel larger than the output (the weight gradient, where dY is the kernel): positions as rows instead,
+    # so that the copy still runs along the long kernel rows
     cols = win.transpose(1, 0, 3, 4, 2, 5, 6).reshape(groups, n * ho * wo, cg * kh * kw)
-    kmat = k.reshape(groups, og, cg * kh * kw).transpose(0, 2, 1)
-    out = np.matmul(cols, kmat)                                         # [G, N * Ho * Wo, Og]
+    out = np.matmul(cols, kmat.transpose(0, 2, 1))                     # [G, N * Ho * Wo, Og]
     return out.reshape(groups, n, ho, wo, og).transpose(1, 0, 4, 2, 3).reshape(n, o, ho, wo)
 
 
