@@ -46,6 +46,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"Stride {d.stride}: dY is spread back to the visited positions ({d.stride - 1} zeros between entries) "
               f"before both gradient identities.")
     if d.dilation > 1:
-        print(f"Dilation {d.dilation}: the kernel taps sit {d.dilation} apart; in dW = x ⋆ dY it becomes the step "
-              f"between kernel positions.")
+        print(f"Dilation {d.dilation}: the kernel taps sit {d.dilation} apart; in dW = x ⋆ dY it becomes the stride "
+              f"of the correlation, and dX = dY * w uses the dilated kernel.")
     return 0 if all(i.holds for i in d.identities) else 1
