@@ -72,3 +72,17 @@ def test_bad_input_one_line_exit_2(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_demo_report_section(tmp_path, lite0):
+    from cnnlab import data
+    from cnnlab.report import DemoContext
+    from cnnlab.report._section_reference import reference_section
+
+    ctx = DemoContext(model=lite0, model_name="efficientnet_lite0", images={"chelsea": data.sample_image("chelsea")},
+                      out_dir=tmp_path)
+    section = reference_section(ctx)
+    assert "first convolution" in section.body and "(1, 32, 112, 112)" in section.body
+    rel = float(re.search(r"largest activation ([0-9.e+-]+)", section.body).group(1))
+    assert rel < 1e-5
+    assert section.body.count("<tr>") == 6 and "data:image/png;base64," in section.body
