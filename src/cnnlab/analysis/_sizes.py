@@ -10,7 +10,8 @@ import math
 
 
 def _check(name: str, value: int, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    # anything with __index__ is an integer: ints, and 0-d integer tensors from x.shape under jit tracing
+    if isinstance(value, bool) or not hasattr(value, "__index__") or int(value) < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return value
 
