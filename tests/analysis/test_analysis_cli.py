@@ -51,3 +51,13 @@ def test_bad_input_one_line_exit_2(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_demo_architecture_section(lite0, tmp_path):
+    from cnnlab.report import DemoContext
+    from cnnlab.report._section_architecture import architecture_section
+
+    sec = architecture_section(DemoContext(model=lite0, model_name="efficientnet_lite0", images={},
+                                           out_dir=tmp_path))
+    html = sec.body
+    assert sec.title == "Architecture" and "4,652,008" in html and "_blocks.15" in html and "conv" in html
