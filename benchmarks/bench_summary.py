@@ -36,6 +36,30 @@ def timed(fn, device: str, repeats: int, warmup: int = 1) -> float:
     return statistics.median(times)
 
 
+def bench_one(name: str, device: str, repeats: int, real: bool) -> dict:
+    import torchinfo
+
+    from cnnlab.analysis import summarize
+
+    size = (1, 3, 224, 224)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = torchvision.models.get_model(name).eval().to(device)
+    x = torch.rand(size, device=device)
+    trace_dev = None if real else "meta"
+    with torch.no_grad():
+        forward = timed(lambda: model(x), device, repeats)
+    ti = timed(lambda: torchinfo.summary(model, size, device=device, verbose=0), device, repeats)
+    cl = timed(lambda: summarize(model, size, device=trace_dev), device, repeats)
+    s = summarize(model, size, device=trace_dev)
+    t = torchinfo.summary(model, size, device=device, verbose=0)
+    assert s.total_params == t.total_params, (s.total_params, t.total_params)
+    return {"model": name, "device": device, "trace": "real" if real else "meta",
+            "forward_ms": forward * 1e3, "torchinfo_ms": ti * 1e3, "cnnlab_ms": cl * 1e3,
+            "ratio_cnnlab_over_torchinfo": cl / ti, "cnnlab_over_forward": cl / forward,
+            "params": s.total_params, "torchinfo_rows": len(t.summary_list), "cnnlab_rows": len(s.layers)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu")
@@ -43,30 +67,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="3 repeats (a CPU run well under 2 minutes)")
     ap.add_argument("--real", action="store_true", help="cnnlab traces on the device instead of meta")
     args = ap.parse_args()
-    import torchinfo
-
-    from cnnlab.analysis import summarize
-
     repeats = 3 if args.quick else args.repeats
-    size = (1, 3, 224, 224)
-    results = []
-    for name in ("resnet50", "googlenet"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = torchvision.models.get_model(name).eval().to(args.device)
-        x = torch.rand(size, device=args.device)
-        trace_dev = None if args.real else "meta"
-        with torch.no_grad():
-            forward = timed(lambda: model(x), args.device, repeats)
-        ti = timed(lambda: torchinfo.summary(model, size, device=args.device, verbose=0), args.device, repeats)
-        cl = timed(lambda: summarize(model, size, device=trace_dev), args.device, repeats)
-        s = summarize(model, size, device=trace_dev)
-        t = torchinfo.summary(model, size, device=args.device, verbose=0)
-        assert s.total_params == t.total_params, (s.total_params, t.total_params)
-        results.append({"model": name, "device": args.device, "trace": "real" if args.real else "meta",
-                        "forward_ms": forward * 1e3, "torchinfo_ms": ti * 1e3, "cnnlab_ms": cl * 1e3,
-                        "ratio_cnnlab_over_torchinfo": cl / ti, "cnnlab_over_forward": cl / forward,
-                        "params": s.total_params, "torchinfo_rows": len(t.summary_list), "cnnlab_rows": len(s.layers)})
+    results = [bench_one(name, args.device, repeats, args.real) for name in ("resnet50", "googlenet")]
     print(f"{'model':10s} {'device':6s} {'trace':5s} {'forward ms':>10s} {'torchinfo ms':>12s} {'cnnlab ms':>10s} "
           f"{'cnnlab/torchinfo':>16s} {'cnnlab/forward':>14s}")
     for r in results:

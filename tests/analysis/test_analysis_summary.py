@@ -265,3 +265,20 @@ def test_bad_arguments(kwargs, message):
         summarize(nn.Conv2d(3, 3, 3), **kwargs)
     with pytest.raises(TypeError, match="nn.Module"):
         summarize(lambda x: x, (3, 8, 8))
+
+
+def test_reused_modules_get_one_row_per_call_and_params_once():
+    class Reuse(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(2, 2, 3, padding=1)
+            self.act = nn.ReLU6()
+
+        def forward(self, x):
+            return self.act(self.conv(self.act(self.conv(x))))
+
+    s = summarize(Reuse(), (2, 8, 8))
+    assert [r.name for r in s.layers] == ["conv", "act", "conv:2", "act:2"]
+    assert s.row("conv").params == 2 * 2 * 9 + 2 and s.row("conv:2").params == 0
+    assert s.row("conv").macs == s.row("conv:2").macs == 8 * 8 * 2 * 2 * 9
+    assert s.row("conv:2").rf.size == (5, 5) and s.total_params == 2 * 2 * 9 + 2

@@ -268,8 +268,7 @@ def _build(model, tracer: Tracer, saved: int, shape, dtype, depth, device) -> Su
             tr, fr = take(_params_of(ev.module)) if ev.first else (0, 0)
             in_keys = {_storage_key(t) for t in ev.inputs}
             new = sum(_nbytes(t) for t in ev.outputs if _storage_key(t) not in in_keys)
-            row = LayerRow(ev.name or type(ev.module).__name__, type(ev.module).__name__, "other",
-                           len(ev.path) - 1, _shape(ev.outputs), tr, fr,
+            row = LayerRow(ev.label, type(ev.module).__name__, "other", len(ev.path) - 1, _shape(ev.outputs), tr, fr,
                            sum(_nbytes(t) for t in ev.outputs), new, rf=ev.rf)
             leaf_rows[id(ev)] = row
             fine.append((row, ev.path))
@@ -288,7 +287,7 @@ def _build(model, tracer: Tracer, saved: int, shape, dtype, depth, device) -> Su
         fresh = [p for p in ev.params if id(p) not in attributed]
         if ev.name in SILENT and not fresh:
             continue
-        parent = inner.name if inner is not None else ""
+        parent = inner.label if inner is not None and inner.name else ""
         base = f"{parent}.{ev.name}" if parent else ev.name
         counters[base] = counters.get(base, 0) + 1
         name = base if counters[base] == 1 else f"{base}_{counters[base]}"
@@ -334,7 +333,7 @@ def _group(fine: list[tuple[LayerRow, list[ModuleCall]]], depth: int) -> list[La
         call = path[depth]
         g = groups.get(id(call))
         if g is None:
-            g = LayerRow(call.name or type(call.module).__name__, type(call.module).__name__, "other", depth,
+            g = LayerRow(call.label, type(call.module).__name__, "other", depth,
                          _shape(call.outputs), memory_bytes=sum(_nbytes(t) for t in call.outputs), rf=call.rf)
             groups[id(call)] = g
             out.append(g)

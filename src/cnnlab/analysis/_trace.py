@@ -116,6 +116,12 @@ class ModuleCall:
     outputs: list = field(default_factory=list)
     rf: ReceptiveField | None = None
     first: bool = True
+    index: int = 1  # the how-manieth call of this module (reused modules: ReLU objects shared by blocks)
+
+    @property
+    def label(self) -> str:
+        name = self.name or type(self.module).__name__
+        return name if self.index == 1 else f"{name}:{self.index}"
 
 
 @dataclass
@@ -143,7 +149,7 @@ class Tracer(TorchFunctionMode):
         self.stack: list[ModuleCall] = []
         self.calls: list[ModuleCall] = []
         self.events: list = []  # ModuleCall (leaf, at its start) and OpEvent, in execution order
-        self.seen_modules: set[int] = set()
+        self.seen_modules: dict[int, int] = {}
 
     # module hooks ----------------------------------------------------------------------------------------
     def pre_hook(self, name: str):
@@ -151,8 +157,9 @@ class Tracer(TorchFunctionMode):
             leaf = next(iter(module.children()), None) is None
             call = ModuleCall(name, module, len(self.stack), leaf, [], [a for a in _tensors(args)])
             call.path = [*self.stack, call]
-            call.first = id(module) not in self.seen_modules
-            self.seen_modules.add(id(module))
+            call.index = self.seen_modules.get(id(module), 0) + 1
+            call.first = call.index == 1
+            self.seen_modules[id(module)] = call.index
             self.stack.append(call)
             self.calls.append(call)
             if leaf:  # a leaf call is one row; the ops inside it add to it
@@ -203,6 +210,8 @@ class Tracer(TorchFunctionMode):
         for t, n in zip(outs, node_out):
             self.nodes[id(t)] = n
         macs, flops, kind = self.cost(name, args, kwargs, ins, outs)
+        if all(n.rf.kind == NONE for n in node_out):  # bookkeeping on parameters/buffers (BN's counter)
+            macs, flops = 0, 0
         in_storages = {_storage_key(t) for t in ins}
         new_bytes = sum(_nbytes(t) for t in outs if _storage_key(t) not in in_storages)
         params = [self.consts[id(t)] for t in ins if isinstance(self.consts.get(id(t)), nn.Parameter)]

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--depth must be >= 0, got {args.depth}")
     spec = str(args.model)
     if spec in models.names():  # the architecture is enough: no weights needed
-        model = models.create(spec)
+        model = models.create(spec).eval()
     else:
         model = models.load(spec)
     size = size or tuple(model.cnnlab.input_size)
