@@ -77,6 +77,8 @@ def test_resnet50_stage_fields(build):
     got = [(s.row(f"layer{i}").rf.size[0], int(s.row(f"layer{i}").rf.stride[0])) for i in range(1, 5)]
     assert got == [(35, 4), (91, 8), (267, 16), (427, 32)]
     assert sum(r.params for r in s.rows) == s.total_params == 25_557_032
+    whole = summarize(build(), (3, 224, 224), depth=0).rows
+    assert len(whole) == 1 and whole[0].macs == s.total_macs and whole[0].output_shape == [1, 1000]
 
 
 def test_the_notes_claim_params_in_fc_memory_in_conv():
@@ -176,6 +178,7 @@ def test_unknown_and_misaligned_fields_are_said():
     s = summarize(Odd(), (1, 10, 10))
     assert s.row("interpolate").rf.kind == "unknown" and "interpolation" in s.row("interpolate").rf.note
     assert s.row("adaptive_avg_pool2d").rf.kind == "unknown"
+    assert s.row("interpolate").to_dict()["rf"]["size"] is None  # JSON says null, not a number
     add = s.row("add").rf
     assert add.kind == "local" and not add.aligned and add.size == (5, 5) and "misaligned" in add.note
 
