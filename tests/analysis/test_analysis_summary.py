@@ -66,12 +66,18 @@ def test_vgg16_and_alexnet_pool5_fields():
     for s, layer, size in ((vgg, "features.30", 212), (alex, "features.12", 195)):
         rf = s.row(layer).rf
         assert rf.size == (size, size) and rf.stride == (32, 32) and rf.aligned and rf.exact
-    ours = summarize(models.create("vgg16").eval(), (3, 224, 224))
+    with MetaInit():
+        ours = summarize(models.create("vgg16").eval(), (3, 224, 224))
     pools = [r for r in ours.layers if r.type == "MaxPool2d"]
     assert pools[-1].rf.size == (212, 212)
 
 
-@pytest.mark.parametrize("build", [lambda: _tv("resnet50"), lambda: models.create("resnet50")])
+def _ours(name):
+    with MetaInit():
+        return models.create(name)
+
+
+@pytest.mark.parametrize("build", [lambda: _tv("resnet50"), lambda: _ours("resnet50")])
 def test_resnet50_stage_fields(build):
     s = summarize(build(), (3, 224, 224), depth=1)
     got = [(s.row(f"layer{i}").rf.size[0], int(s.row(f"layer{i}").rf.stride[0])) for i in range(1, 5)]
