@@ -32,10 +32,7 @@ def test_registered_models_params_match_torchinfo_and_shapes(name):
     s = summarize(m, _input(name))
     assert s.total_params == sum(p.numel() for p in m.parameters()) == _torchinfo_total(m)
     assert sum(r.params for r in s.layers) + s.unused_params == s.total_params and s.unused_params == 0
-    state = {**dict(m.named_parameters()), **dict(m.named_buffers())}
-    out = torch.func.functional_call(m, {k: torch.empty_like(v, device="meta") for k, v in state.items()},
-                                     (torch.zeros(1, *_input(name), device="meta"),))
-    assert s.layers[-1].output_shape == list(out.shape)
+    assert s.layers[-1].output_shape == [1, 10 if models.info(name)["small"] else 1000]  # create's defaults
     assert s.total_flops >= 2 * s.total_macs > 0
 
 
@@ -83,6 +80,9 @@ def test_resnet50_stage_fields(build):
     got = [(s.row(f"layer{i}").rf.size[0], int(s.row(f"layer{i}").rf.stride[0])) for i in range(1, 5)]
     assert got == [(35, 4), (91, 8), (267, 16), (427, 32)]
     assert sum(r.params for r in s.rows) == s.total_params == 25_557_032
+    fine = summarize(build(), (3, 224, 224))  # module calls are looked up whatever the depth
+    assert fine.row("layer4").rf.size == (427, 427) and fine.row("layer4").params == s.row("layer4").params
+    assert fine.row("layer1.0").macs == sum(r.macs for r in fine.layers if r.name.startswith("layer1.0."))
     whole = summarize(build(), (3, 224, 224), depth=0).rows
     assert len(whole) == 1 and whole[0].macs == s.total_macs and whole[0].output_shape == [1, 1000]
 

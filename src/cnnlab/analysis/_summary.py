@@ -99,12 +99,15 @@ class Summary:
     total_flops: int
     by_kind: dict[str, dict[str, int]] = field(default_factory=dict)
     device: str = "meta"
+    modules: dict[str, LayerRow] = field(default_factory=dict)
 
     def row(self, name: str) -> LayerRow:
-        """The row (or finest layer) named ``name``."""
+        """The row, finest layer or module call named ``name`` (e.g. ``"layer4"`` whatever ``depth``)."""
         for r in [*self.rows, *self.layers]:
             if r.name == name:
                 return r
+        if name in self.modules:
+            return self.modules[name]
         raise KeyError(f"no layer named {name!r}")
 
     def to_dict(self) -> dict[str, Any]:
@@ -297,6 +300,7 @@ def _build(model, tracer: Tracer, saved: int, shape, dtype, depth, device) -> Su
         fine.append((row, list(ev.path)))
 
     rows = [r for r, _ in fine] if depth is None else _group(fine, depth)
+    modules = {r.name: r for r in _group(fine, None)}
     all_params = list(model.parameters())
     total = sum(p.numel() for p in all_params)
     trainable = sum(p.numel() for p in all_params if p.requires_grad)
@@ -318,33 +322,42 @@ def _build(model, tracer: Tracer, saved: int, shape, dtype, depth, device) -> Su
         unused_params=total - sum(r.params for r in layers), param_bytes=param_bytes,
         activation_bytes=sum(r.new_bytes for r in layers), saved_bytes=saved,
         total_macs=sum(r.macs for r in layers), total_flops=sum(r.flops for r in layers), by_kind=by_kind,
-        device=device,
+        device=device, modules=modules,
     )
 
 
-def _group(fine: list[tuple[LayerRow, list[ModuleCall]]], depth: int) -> list[LayerRow]:
-    """Rows at most ``depth`` deep: deeper rows are summed into their enclosing module call."""
+def _group(fine: list[tuple[LayerRow, list[ModuleCall]]], depth: int | None) -> list[LayerRow]:
+    """Rows at most ``depth`` deep: deeper rows are summed into their enclosing module call. With ``None``:
+    one row per module call that has sub-layers, each summing everything inside it."""
     out: list[LayerRow] = []
     groups: dict[int, LayerRow] = {}
     for row, path in fine:
+        if depth is None:
+            for call in path[: len(path) - 1 if path and path[-1].leaf else len(path)]:
+                _add(groups, out, call, row)
+            continue
         if row.depth <= depth or len(path) <= depth:
             out.append(row)
             continue
-        call = path[depth]
-        g = groups.get(id(call))
-        if g is None:
-            g = LayerRow(call.label, type(call.module).__name__, "other", depth,
-                         _shape(call.outputs), memory_bytes=sum(_nbytes(t) for t in call.outputs), rf=call.rf)
-            groups[id(call)] = g
-            out.append(g)
-        g.params_trainable += row.params_trainable
-        g.params_frozen += row.params_frozen
-        g.macs += row.macs
-        g.flops += row.flops
-        g.new_bytes += row.new_bytes
-        if g.kind == "other" and row.kind != "other":
-            g.kind = row.kind
+        _add(groups, out, path[depth], row)
     return out
+
+
+def _add(groups: dict[int, LayerRow], out: list[LayerRow], call: ModuleCall, row: LayerRow) -> None:
+    """Sum ``row`` into the grouped row of ``call`` (created on first use, appended to ``out``)."""
+    g = groups.get(id(call))
+    if g is None:
+        g = LayerRow(call.label, type(call.module).__name__, "other", len(call.path) - 1, _shape(call.outputs),
+                     memory_bytes=sum(_nbytes(t) for t in call.outputs), rf=call.rf)
+        groups[id(call)] = g
+        out.append(g)
+    g.params_trainable += row.params_trainable
+    g.params_frozen += row.params_frozen
+    g.macs += row.macs
+    g.flops += row.flops
+    g.new_bytes += row.new_bytes
+    if g.kind == "other" and row.kind != "other":
+        g.kind = row.kind
 
 
 # formatting ----------------------------------------------------------------------------------------------------
