@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
-from conftest import MetaInit
+from analysis_helpers import MetaInit
 from torch import nn
 
 from cnnlab import models

@@ -1,4 +1,5 @@
-import pytest
+"""Helpers of the analysis tests (a uniquely named module: conftest.py names collide across folders)."""
+
 import torch
 from torch.overrides import TorchFunctionMode
 
@@ -15,7 +16,3 @@ class MetaInit(TorchFunctionMode):
             kwargs["device"] = "meta"
         return func(*args, **kwargs)
 
-
-@pytest.fixture
-def meta_init():
-    return MetaInit
