@@ -8,13 +8,13 @@ normalised as (x - 0.5) / 0.5. Module names follow EfficientNet-PyTorch so the s
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cnnlab.analysis import _sizes
 from cnnlab.models._api import Normalize, Weights, register_model
 
 # (repeats, kernel, stride, expansion, out channels) per stage, read off the weights.
@@ -25,9 +25,7 @@ BN_EPS, BN_MOMENTUM = 1e-3, 0.01
 
 def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
     """TensorFlow "SAME" padding of one spatial dimension: (before, after), the extra pixel after."""
-    out = math.ceil(size / stride)
-    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
-    return total // 2, total - total // 2
+    return _sizes.same_padding(size, kernel, stride, dilation)
 
 
 class Conv2dSame(nn.Conv2d):

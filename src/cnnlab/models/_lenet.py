@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from cnnlab.analysis._sizes import padding_for_output
 from cnnlab.models._api import Normalize, default_stats, register_model
 
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
@@ -39,7 +40,7 @@ class LeNet5(nn.Module):
         d_mean, d_std = default_stats(in_channels)
         self.normalize = Normalize(mean or d_mean, std or d_std)
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 6, 5, padding=(32 - image_size) // 2), act(), pooling(2),  # 28x28 -> 14
+            nn.Conv2d(in_channels, 6, 5, padding=padding_for_output(image_size, 28, 5)), act(), pooling(2),  # -> 14
             nn.Conv2d(6, 16, 5), act(), pooling(2),  # 10x10 -> 5x5
             nn.Conv2d(16, 120, 5), act(),  # 1x1
         )

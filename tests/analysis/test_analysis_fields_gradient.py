@@ -1,0 +1,101 @@
+"""Receptive fields against gradients: on random branching linear networks (positive weights, average
+pooling, no non-linearity), the input region with a non-zero gradient for the centre output unit is exactly
+the computed field, clipped to the image."""
+
+import random
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cnnlab.analysis import summarize
+
+
+class Conv(nn.Module):
+    def __init__(self, c, k, s, d, p, transposed=False, cin=None):
+        super().__init__()
+        cls = nn.ConvTranspose2d if transposed else nn.Conv2d
+        self.conv = cls(cin or c, c, k, stride=s, padding=p, dilation=d, bias=False)
+        with torch.no_grad():
+            self.conv.weight.uniform_(0.5, 1.0)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class Branches(nn.Module):
+    """Two stride-1 'same' branches merged by add or concat (+ 1x1 conv), optionally misaligned with F.pad."""
+
+    def __init__(self, c, rng, shift):
+        super().__init__()
+        self.shift = shift
+        self.a = Conv(c, rng.choice([1, 3]), 1, 1, None)
+        k, d = rng.choice([3, 5]), rng.choice([1, 2])
+        self.b = Conv(c, k, 1, d, None)
+        self.b.conv.padding = (0, 0) if shift else (d * (k - 1) // 2,) * 2
+        self.pad = d * (k - 1)
+        self.a.conv.padding = ((self.a.conv.kernel_size[0] - 1) // 2,) * 2
+        self.cat = rng.random() < 0.5
+        self.mix = Conv(c, 1, 1, 1, 0, cin=2 * c) if self.cat else None
+
+    def forward(self, x):
+        a = self.a(x)
+        if self.shift:  # all the padding on one side: same size, centre moved
+            b = self.b(F.pad(x, (self.pad, 0, 0, self.pad)))
+        else:
+            b = self.b(x)
+        if self.cat:
+            return self.mix(torch.cat([a, b], 1))
+        return a + b
+
+
+def random_net(seed):
+    rng = random.Random(seed)
+    c, layers = 2, []
+    for _ in range(rng.randint(3, 6)):
+        r = rng.random()
+        if r < 0.35:
+            k, s, d = rng.choice([1, 2, 3, 5]), rng.choice([1, 2]), rng.choice([1, 2])
+            layers.append(Conv(c, k, s, d, rng.choice([0, (k - 1) * d // 2])))
+        elif r < 0.55:
+            k = rng.choice([2, 3])
+            layers.append(nn.AvgPool2d(k, stride=rng.choice([1, 2]), padding=rng.choice([0, k // 2])))
+        elif r < 0.65:
+            layers.append(Conv(c, 3, 1, 1, 1, transposed=True))
+        else:
+            layers.append(Branches(c, rng, shift=rng.random() < 0.4))
+    return nn.Sequential(*layers).double()
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_field_equals_nonzero_gradient_region(seed):
+    torch.manual_seed(seed)
+    net = random_net(seed)
+    # grow the image until the centre unit's field lies inside it: the field counts positions, and near a
+    # border intermediate padding and floor rounding hide pixels the arithmetic includes
+    probe = summarize(net, (2, 64, 64), dtype=torch.float64).layers[-1].rf  # fields do not depend on the size
+    first = int(max(probe.size) + 2 * max(map(abs, probe.start)) + 4 * max(probe.stride) + 8)
+    for size in range(first, first + 200, 8):
+        s = summarize(net, (2, size, size), dtype=torch.float64)
+        rf, shape = s.layers[-1].rf, s.layers[-1].output_shape
+        assert rf.kind == "local" and rf.exact
+        uh, uw = shape[-2] // 2, shape[-1] // 2
+        (top, bottom), (left, right) = rf.region((uh, uw))
+        if min(top, left) >= 0 and max(bottom, right) <= size - 1:
+            break
+    x = torch.rand(1, 2, size, size, dtype=torch.float64, requires_grad=True)
+    y = net(x)
+    assert list(y.shape) == shape
+    y[0, 0, uh, uw].backward()
+    nz = x.grad[0].abs().sum(0).nonzero()
+    assert (nz[:, 0].min().item(), nz[:, 0].max().item()) == (top, bottom)
+    assert (nz[:, 1].min().item(), nz[:, 1].max().item()) == (left, right)
+
+
+def test_some_random_nets_are_misaligned():
+    flags = []
+    for seed in range(24):
+        s = summarize(random_net(seed), (2, 40, 40), dtype=torch.float64)
+        flags.append(s.layers[-1].rf.aligned)
+    assert not all(flags) and any(flags)
