@@ -147,6 +147,8 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, data_spec: str, *, split:
     from cnnlab import models
     from cnnlab.data import load_dataset
 
+    if not os.path.exists(str(checkpoint)) and (os.sep in str(checkpoint) or str(checkpoint).startswith(".")):
+        raise FileNotFoundError(f"no such checkpoint: {str(checkpoint)!r}")
     model = models.load(str(checkpoint), map_location=device)
     data = load_dataset(data_spec, split, data_dir=data_dir)
     if limit is not None:
