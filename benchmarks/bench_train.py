@@ -177,7 +177,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true",
-                   help="train on the first 15,000 images to 83%%, reference capped at 2 epochs, floors on 6,000")
+                   help="train on the first 15,000 images to 83%%, reference capped at 2 epochs, floors on 2,048")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_train.json"))
     args = p.parse_args(argv)
     device = torch.device(args.device)
@@ -189,7 +189,8 @@ def main(argv=None) -> int:
     if args.target is None:
         args.target = 0.83 if args.quick else 0.90
     r = RECIPES[args.recipe]
-    n_floor = 6000 if args.quick else len(tr)
+    n_floor = 2048 if args.quick else len(tr)
+    reps = 3 if args.quick else 5
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{platform.processor() or platform.machine()}", file=sys.stderr)
 
@@ -197,10 +198,10 @@ def main(argv=None) -> int:
     ref = reference_run(tr, te, device, args.target, 2 if args.quick else args.ref_epochs)
     net = models.create(r["model"], **r["model_kw"])
     fl = {
-        "cnnlab_forward": floor(net, cfg.batch_size, n_floor, device, False, channels_last=cfg.channels_last),
-        "cnnlab_fwd_bwd": floor(net, cfg.batch_size, n_floor, device, True, channels_last=cfg.channels_last),
-        "reference_forward": floor(ReferenceNet(), 64, n_floor, device, False),
-        "reference_fwd_bwd": floor(ReferenceNet(), 64, n_floor, device, True),
+        "cnnlab_forward": floor(net, cfg.batch_size, n_floor, device, False, reps, cfg.channels_last),
+        "cnnlab_fwd_bwd": floor(net, cfg.batch_size, n_floor, device, True, reps, cfg.channels_last),
+        "reference_forward": floor(ReferenceNet(), 64, n_floor, device, False, repeats=reps),
+        "reference_fwd_bwd": floor(ReferenceNet(), 64, n_floor, device, True, repeats=reps),
     }
     scale = len(tr) / n_floor
     fl = {k: v * scale for k, v in fl.items()}  # per epoch of the training set
