@@ -56,3 +56,6 @@ __all__ = [
     "same_padding",
     "save_checkpoint",
 ]
+
+# registers fastnet_small (cnnlab.train's CPU recipe); on its own line so registrations from branches merge cleanly
+from cnnlab.models import _fastnet  # noqa: E402, F401, I001

@@ -12,6 +12,7 @@ Example:
 
 from cnnlab.train._augment import apply_params, crop_at, draw_params, flip_where, pca_lighting, rgb_pca
 from cnnlab.train._config import TrainConfig
+from cnnlab.train._ensemble import EnsembleResult, ensemble_evaluate, fit_ensemble
 from cnnlab.train._evaluate import (
     EvalResult,
     confusion_figure,
@@ -22,12 +23,15 @@ from cnnlab.train._evaluate import (
 )
 from cnnlab.train._fit import EpochStats, History, TrainingDiverged, epoch_order, fit, split_validation
 from cnnlab.train._optim import build_optimizer, build_scheduler, init_weights, lr_factor, resolve_loss
+from cnnlab.train._run import RunResult, evaluate_checkpoint, launch_distributed, load_run_data, run_training
 from cnnlab.train._state import latest_state_dir, load_train_state
 
 __all__ = [
+    "EnsembleResult",
     "EpochStats",
     "EvalResult",
     "History",
+    "RunResult",
     "TrainConfig",
     "TrainingDiverged",
     "apply_params",
@@ -36,12 +40,17 @@ __all__ = [
     "confusion_figure",
     "crop_at",
     "draw_params",
+    "ensemble_evaluate",
     "epoch_order",
     "evaluate",
+    "evaluate_checkpoint",
+    "fit_ensemble",
     "fit",
     "flip_where",
     "init_weights",
     "latest_state_dir",
+    "launch_distributed",
+    "load_run_data",
     "load_train_state",
     "lr_factor",
     "metrics_from_logits",
@@ -49,6 +58,7 @@ __all__ = [
     "predict_logits",
     "resolve_loss",
     "rgb_pca",
+    "run_training",
     "save_confusion_png",
     "split_validation",
 ]

@@ -382,7 +382,7 @@ class _Run:
                     ckpt_now = bool(c.checkpoint_every) and prog["step"] % c.checkpoint_every == 0 \
                         and prog["step"] < self.steps_per_epoch
                     if ckpt_now or prog["step"] % 50 == 0 or show_bar and prog["step"] % 10 == 0:
-                        self._check_finite(loss_sum, epoch, prog)
+                        self._check_finite(loss_sum, epoch, prog, weights=ckpt_now)
                         if show_bar:
                             secs = time.perf_counter() - t0
                             bar.set_postfix(loss=f"{loss_sum.item() / max(1, seen):.4f}",
@@ -392,7 +392,7 @@ class _Run:
                         prog.update(epoch=epoch, loss_sum=loss_sum.item(), correct=int(correct.item()), seen=seen)
                         self._save_state(prog, hist, mid_epoch=True)
                 bar.close()
-                self._check_finite(loss_sum, epoch, prog)
+                self._check_finite(loss_sum, epoch, prog, weights=True)
                 secs = time.perf_counter() - t0
                 tot = _all_reduce(torch.stack([loss_sum, correct.double(), torch.tensor(
                     float(seen), dtype=torch.float64, device=self.device)]), d)
@@ -451,13 +451,17 @@ class _Run:
 
     # ----------------------------------------------------------------------------------- checkpoints
 
-    def _check_finite(self, loss_sum: Tensor, epoch: int, prog: dict) -> None:
-        bad = _all_reduce((~torch.isfinite(loss_sum)).to(torch.float32), self.dist)
+    def _check_finite(self, loss_sum: Tensor, epoch: int, prog: dict, *, weights: bool = False) -> None:
+        bad = (~torch.isfinite(loss_sum)).to(torch.float32)
+        if weights:  # before a checkpoint: the last update may have overflowed the weights with a finite loss
+            finite = torch.stack([torch.isfinite(p).all() for p in self.model.parameters()]).all()
+            bad = bad + (~finite).to(torch.float32)
+        bad = _all_reduce(bad, self.dist)
         if bad.item() > 0:
             where = f"epoch {epoch + 1}, step {prog['step']}"
             last = _state.latest_state_dir(self.out) if self.out is not None else None
             keep = f"; the last good checkpoint is {last}" if last is not None else "; no checkpoint was written"
-            raise TrainingDiverged(f"training diverged: the loss became NaN or infinite at {where}{keep}")
+            raise TrainingDiverged(f"training diverged: the loss or weights became NaN or infinite at {where}{keep}")
 
     def _save_state(self, prog: dict, hist: History, *, mid_epoch: bool) -> None:
         meta = dict(prog, config=self.c.to_json(), history=[asdict(r) for r in hist.rows],

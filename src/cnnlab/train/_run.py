@@ -1,0 +1,174 @@
+"""Whole jobs behind the CLI: train a registered model on a dataset spec (``cnnlab train``), evaluate a
+checkpoint (``cnnlab eval``), and launch DDP workers (``cnnlab train --nproc N``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from cnnlab.data import ImageTensors
+from cnnlab.train._config import TrainConfig
+from cnnlab.train._evaluate import EvalResult, evaluate
+from cnnlab.train._fit import History, fit
+
+RUN_FILE = "run.json"
+
+
+@dataclass
+class RunResult:
+    """What :func:`run_training` did: the history (of the first member for ensembles), the test results, and
+    for ensembles every member's test result plus the ensemble's."""
+
+    model: nn.Module
+    history: History
+    test: EvalResult | None = None
+    members: list[EvalResult] = field(default_factory=list)
+    ensemble: EvalResult | None = None
+    out_dir: str | None = None
+    rank: int = 0
+
+
+def _check_compatible(model: nn.Module, data: ImageTensors, what: str) -> None:
+    """One forward pass on two images: a model that cannot take these images fails here with one line."""
+    card = getattr(model, "cnnlab", None)
+    c = data.images.shape[1]
+    if card is not None and card.input_size[0] != c:
+        raise ValueError(f"{what} has {c}-channel images but model {card.name!r} takes {card.input_size[0]}")
+    x = data.images[:2].float() / (255 if data.images.dtype == torch.uint8 else 1)
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(x.to(next(model.parameters()).device))
+    except (RuntimeError, ValueError) as exc:
+        name = card.name if card is not None else type(model).__name__
+        raise ValueError(f"model {name!r} cannot take {what} images of shape {tuple(data.images.shape[1:])}: "
+                         f"{str(exc).splitlines()[0]}") from None
+    finally:
+        model.train(was)
+    k = int(data.labels.max()) + 1
+    if out.shape[1] < k:
+        raise ValueError(f"{what} has {k} classes but the model has {out.shape[1]} outputs")
+
+
+def load_run_data(spec: str, *, data_dir: str | None = None, limit: int | None = None,
+                  test: bool = True) -> tuple[ImageTensors, ImageTensors | None]:
+    """Train (first ``limit`` images) and test splits of a dataset spec; a folder without a test split gives
+    ``None`` for the test set."""
+    from cnnlab.data import load_dataset
+
+    train_data = load_dataset(spec, "train", data_dir=data_dir)
+    if limit is not None:
+        if limit < 1:
+            raise ValueError(f"limit must be positive, got {limit}")
+        train_data = train_data.subset(slice(0, limit))
+    test_data = None
+    if test:
+        name, _, path = spec.partition(":")
+        if name != "folder" or (Path(path) / "test").is_dir():
+            test_data = load_dataset(spec, "test", data_dir=data_dir)
+    return train_data, test_data
+
+
+def run_training(model_name: str, data_spec: str, config: TrainConfig, *, data_dir: str | None = None,
+                 limit: int | None = None, ensemble: int = 1, resume: bool = False, test: bool = True,
+                 model_kwargs: dict[str, Any] | None = None) -> RunResult:
+    """Build ``model_name`` for the dataset (its channels and class count), train it, evaluate it on the test split.
+
+    With ``resume=True`` the run in ``config.out_dir`` continues with its saved configuration; a run of another
+    model raises ``ValueError``. With ``ensemble=N`` > 1, N members are trained (seeds ``seed..seed+N-1``) and
+    compared with their average.
+    """
+    from cnnlab import models
+    from cnnlab.train import _state
+    from cnnlab.train._ensemble import fit_ensemble
+
+    models.MODELS.lookup(model_name)  # unknown model: one line before any data is read
+    if isinstance(ensemble, bool) or not isinstance(ensemble, int) or ensemble < 1:
+        raise ValueError(f"ensemble must be a positive integer, got {ensemble!r}")
+    if resume:
+        if config.out_dir is None:
+            raise ValueError("--resume needs --out")
+        state = _state.latest_state_dir(config.out_dir)
+        if state is None:
+            raise FileNotFoundError(f"nothing to resume in {config.out_dir!r} (no state/LATEST)")
+        held = models.read_checkpoint_meta(state)["card"]["name"]
+        if held != model_name:
+            raise ValueError(f"checkpoint {str(state)!r} holds model {held!r}, not {model_name!r}")
+        saved = TrainConfig.from_json(json.loads((state / _state.STATE_JSON).read_text())["meta"]["config"])
+        config = saved.replace(device=config.device, progress=config.progress, out_dir=config.out_dir)
+    train_data, test_data = load_run_data(data_spec, data_dir=data_dir, limit=limit, test=test)
+    kwargs = dict(model_kwargs or {})
+    kwargs.setdefault("num_classes", len(train_data.classes))
+    kwargs.setdefault("in_channels", train_data.images.shape[1])
+
+    def build(i: int) -> nn.Module:
+        m = models.create(model_name, **kwargs)
+        m.cnnlab.input_size = tuple(train_data.images.shape[1:])  # what it is trained on: predict resizes to it
+        m.cnnlab.classes = list(train_data.classes)
+        _check_compatible(m, train_data, data_spec)
+        return m
+
+    rank = int(os.environ.get("RANK", "0"))
+    if config.out_dir is not None and rank == 0:
+        doc = {"model": model_name, "data": data_spec, "limit": limit, "ensemble": ensemble,
+               "model_kwargs": kwargs}
+        from cnnlab.models import atomic_write_bytes
+
+        atomic_write_bytes(Path(config.out_dir) / RUN_FILE, json.dumps(doc, indent=2).encode())
+    if ensemble > 1:
+        if resume:
+            raise ValueError("--resume is not supported with --ensemble")
+        res = fit_ensemble(build, train_data, None, config, n=ensemble, test_data=test_data)
+        return RunResult(res.models[0], res.histories[0], res.single[0] if res.single else None,
+                         res.single, res.ensemble, config.out_dir, rank)
+    torch.manual_seed(config.seed)
+    model = build(0)
+    hist = fit(model, train_data, None, config, resume=resume)
+    result = RunResult(model, hist, out_dir=config.out_dir, rank=rank)
+    if test_data is not None:
+        _check_compatible(model, test_data, f"{data_spec} (test)")
+        result.test = evaluate(model, test_data, batch_size=config.eval_batch_size)
+    return result
+
+
+def evaluate_checkpoint(checkpoint: str | os.PathLike, data_spec: str, *, split: str = "test",
+                        data_dir: str | None = None, batch_size: int = 1024, device: str = "cpu",
+                        limit: int | None = None) -> EvalResult:
+    """Load a checkpoint (``cnnlab.models.load``) and evaluate it on a split of a dataset spec."""
+    from cnnlab import models
+    from cnnlab.data import load_dataset
+
+    if not os.path.exists(str(checkpoint)) and (os.sep in str(checkpoint) or str(checkpoint).startswith(".")):
+        raise FileNotFoundError(f"no such checkpoint: {str(checkpoint)!r}")
+    model = models.load(str(checkpoint), map_location=device)
+    data = load_dataset(data_spec, split, data_dir=data_dir)
+    if limit is not None:
+        data = data.subset(slice(0, limit))
+    card = getattr(model, "cnnlab", None)
+    if card is not None and card.classes is None and card.kwargs.get("num_classes") != len(data.classes):
+        raise ValueError(f"checkpoint {str(checkpoint)!r} has {card.kwargs.get('num_classes')} classes but "
+                         f"{data_spec} has {len(data.classes)}")
+    _check_compatible(model, data, data_spec)
+    return evaluate(model, data, batch_size=batch_size, device=device)
+
+
+def launch_distributed(nproc: int, argv: list[str]) -> int:
+    """Run ``python -m cnnlab <argv>`` in ``nproc`` processes under ``torch.distributed.run`` (standalone
+    rendezvous on this machine); returns the launcher's exit code. Each worker joins the process group in
+    :func:`fit` (gloo on the CPU, nccl on GPUs)."""
+    if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
+        raise ValueError(f"nproc must be a positive integer, got {nproc!r}")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+           "-m", "cnnlab", *argv]
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    return subprocess.run(cmd, env=env).returncode
