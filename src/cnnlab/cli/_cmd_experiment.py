@@ -35,13 +35,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--data-dir", default=None)
     tr.add_argument("--sizes", nargs="+", type=int, default=[100, 1000])
     tr.add_argument("--methods", nargs="+", default=["scratch", "linear", "finetune"])
-    tr.add_argument("--resize", type=int, default=64)
-    tr.add_argument("--eval-subset", type=int, default=500, help="test images scored every epoch (0 = all)")
+    tr.add_argument("--resize", type=int, default=32)
+    tr.add_argument("--eval-subset", type=int, default=300, help="test images scored every epoch (0 = all)")
     tr.add_argument("--min-epochs", type=int, default=3)
     tr.add_argument("--min-steps", type=int, default=30)
     tr.add_argument("--max-epochs", type=int, default=15)
     tr.add_argument("--target", type=float, default=0.8)
-    tr.add_argument("--quick", action="store_true", help="sizes 50 200, 200 test images, resize 32, 1-3 epochs")
+    tr.add_argument("--quick", action="store_true", help="sizes 50 200, 200 test images, resize 24, 1-3 epochs")
     _common(tr)
     tr.set_defaults(func=run_transfer)
 
@@ -102,7 +102,7 @@ def run_transfer(args: argparse.Namespace) -> int:
     kw = {"sizes": args.sizes, "eval_size": args.eval_subset or None, "resize": args.resize,
           "min_epochs": args.min_epochs, "min_steps": args.min_steps, "max_epochs": args.max_epochs}
     if args.quick:
-        kw.update(sizes=[50, 200], eval_size=200, resize=32, min_epochs=1, min_steps=8, max_epochs=3)
+        kw.update(sizes=[50, 200], eval_size=200, resize=24, min_epochs=1, min_steps=8, max_epochs=3)
     r = transfer.data_size_experiment(args.data, methods=args.methods, target=args.target, seed=args.seed,
                                       device=args.device, data_dir=args.data_dir, out_dir=args.out, **kw)
     if args.json:

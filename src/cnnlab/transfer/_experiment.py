@@ -44,7 +44,7 @@ def epochs_for(n: int, *, batch_size: int, min_epochs: int, min_steps: int, max_
 
 def data_size_experiment(datasets: Sequence[str] = ("fashion-mnist", "digits"), *,
                          sizes: Sequence[int] = (100, 1000), methods: Sequence[str] = METHODS,
-                         source: str = "efficientnet_lite0", eval_size: int | None = 500, resize: int = 64,
+                         source: str = "efficientnet_lite0", eval_size: int | None = 300, resize: int = 32,
                          batch_size: int = 32, lr: float = 1e-3, scratch_lr: float = 2e-3,
                          backbone_lr_mult: float = 0.1, min_epochs: int = 3, min_steps: int = 30,
                          max_epochs: int = 15, target: float = 0.8, seed: int = 0, device: str = "cpu",
