@@ -68,7 +68,8 @@ def imbalance_experiment(dataset: str = "fashion-mnist", *, ratio: float = 100.0
             ``n_max * ratio^(-k / (K - 1))`` (:func:`long_tailed_counts`).
         losses: ``(name, options)`` pairs resolved with :func:`cnnlab.losses.resolve` (class counts given).
         model, model_options: the network (same seed and initial weights for every loss); LeNet-5 defaults
-            to ReLU and max pooling here.
+            to ReLU and max pooling here. Training is ``cnnlab.train.fit`` (AdamW, cosine schedule, no
+            augmentation) with ``loss_fn`` the resolved loss.
         eval_size: score on a stratified subset of the test set (``None`` = all of it).
         out_dir: when given, writes ``imbalance.json`` and ``imbalance.csv``.
 
@@ -79,8 +80,9 @@ def imbalance_experiment(dataset: str = "fashion-mnist", *, ratio: float = 100.0
     """
     from cnnlab import models
     from cnnlab.losses._api import resolve
+    from cnnlab.train import TrainConfig, fit
     from cnnlab.transfer._api import stratified_subset
-    from cnnlab.transfer._loop import evaluate_accuracy, train_classifier
+    from cnnlab.transfer._loop import evaluate_accuracy
 
     train_all = load_dataset(dataset, "train", data_dir=data_dir)
     test = load_dataset(dataset, "test", data_dir=data_dir)
@@ -101,8 +103,10 @@ def imbalance_experiment(dataset: str = "fashion-mnist", *, ratio: float = 100.0
             net = models.create(model, num_classes=k, in_channels=c, **(model_options or {})).to(device)
         fn = resolve(name, class_counts=counts, **options)
         t0 = time.perf_counter()
-        train_classifier(net, train, epochs=epochs, groups=[{"params": list(net.parameters()), "lr": lr}],
-                         batch_size=batch_size, loss_fn=fn, device=device, seed=seed)
+        config = TrainConfig(epochs=epochs, batch_size=min(batch_size, len(train)), optimizer="adamw", lr=lr,
+                             weight_decay=1e-4, schedule="cosine", seed=seed, device=device, progress=False,
+                             tensorboard=False)
+        fit(net, train, None, config, loss_fn=fn)
         ev = evaluate_accuracy(net, test, device=device)
         rec = ev["per_class_recall"]
         rows.append({"loss": name, "options": options, "accuracy": round(ev["accuracy"], 4),
