@@ -300,10 +300,13 @@ def binary_cross_entropy(logits: Tensor, targets: Tensor, *, weight: Tensor | No
     _check_logits(logits)
     _check_reduction(reduction)
     y, keep = _binary_targets(logits, targets, ignore_index)
-    pos = y * F.logsigmoid(logits)
+    # -(pw y log s(x) + (1 - y) log s(-x)) with log s(-x) = log s(x) - x: one logsigmoid, no exp overflow
+    log_p = F.logsigmoid(logits)
     if pos_weight is not None:
-        pos = pos * torch.as_tensor(pos_weight, dtype=logits.dtype, device=logits.device)
-    loss = -(pos + (1 - y) * F.logsigmoid(-logits))
+        pw = torch.as_tensor(pos_weight, dtype=logits.dtype, device=logits.device)
+        loss = (1 - y) * logits - (pw * y + 1 - y) * log_p
+    else:
+        loss = (1 - y) * logits - log_p
     if weight is not None:
         loss = loss * torch.as_tensor(weight, dtype=logits.dtype, device=logits.device)
     return _reduce(loss, reduction, keep)
@@ -324,8 +327,9 @@ def sigmoid_focal_loss(logits: Tensor, targets: Tensor, *, gamma: float = 2.0, a
     if alpha is not None and not (isinstance(alpha, (int, float)) and 0 <= alpha <= 1):
         raise ValueError(f"alpha must be a number in [0, 1] or None, got {alpha!r}")
     y, keep = _binary_targets(logits, targets, ignore_index)
-    log_p, log_q = F.logsigmoid(logits), F.logsigmoid(-logits)  # log p, log (1 - p)
-    bce = -(y * log_p + (1 - y) * log_q)
+    log_p = F.logsigmoid(logits)
+    log_q = log_p - logits  # log (1 - p) = log sigmoid(-x)
+    bce = (1 - y) * logits - log_p
     if gamma:
         # 1 - p_t = y (1 - p) + (1 - y) p, both terms from logsigmoid so they never round to 0 and 1 together
         one_minus_pt = y * log_q.exp() + (1 - y) * log_p.exp()
