@@ -169,3 +169,17 @@ def test_bad_transfer_model_arguments(small_source):
         transfer.transfer_model(path, num_classes=3, classes=["a", "b"])
     with pytest.raises(ValueError, match="unknown model"):
         transfer.transfer_model(path.parent / "nothing", num_classes=3)
+
+
+def test_recalibrate_bn_sets_running_stats_to_the_data_statistics():
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4, momentum=0.01), nn.ReLU(), nn.Conv2d(4, 2, 3),
+                        FrozenStatsBatchNorm2d(2))
+    frozen_before = net[4].running_mean.clone()
+    images = torch.rand(10, 1, 9, 9)
+    net.eval()
+    assert transfer.recalibrate_bn(net, images, batch_size=10) == 1
+    z = net[0](images)  # the reference: the statistics of the BN input over the whole set
+    torch.testing.assert_close(net[1].running_mean, z.mean((0, 2, 3)))
+    torch.testing.assert_close(net[1].running_var, z.var((0, 2, 3), unbiased=True))
+    assert net[1].momentum == 0.01 and not net.training
+    assert torch.equal(net[4].running_mean, frozen_before)  # frozen statistics stay

@@ -16,7 +16,7 @@ Example:
 from cnnlab.models._adapter import InputAdapter
 from cnnlab.transfer._api import TransferConfig, TransferResult, stratified_subset, transfer
 from cnnlab.transfer._experiment import DataSizeResult, data_size_experiment
-from cnnlab.transfer._loop import evaluate_accuracy, train_classifier
+from cnnlab.transfer._loop import evaluate_accuracy, recalibrate_bn, train_classifier
 from cnnlab.transfer._model import (
     FrozenStatsBatchNorm2d,
     backbone_blocks,
@@ -45,6 +45,7 @@ __all__ = [
     "head_name",
     "param_groups",
     "parse_mode",
+    "recalibrate_bn",
     "set_head",
     "stratified_subset",
     "train_classifier",

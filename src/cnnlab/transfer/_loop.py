@@ -47,11 +47,42 @@ def evaluate_accuracy(model: nn.Module, data: ImageTensors, *, batch_size: int =
             "balanced_accuracy": float(recall[present].mean()) if present.any() else float("nan")}
 
 
+@torch.no_grad()
+def recalibrate_bn(model: nn.Module, images: Tensor, *, batch_size: int = 128,
+                   device: str | torch.device = "cpu") -> int:
+    """Recompute the running statistics of every batch-norm layer that is in use (not frozen) as the plain
+    average over ``images`` ("precise BN"); returns how many layers were recalibrated.
+
+    After a short fine-tuning run the running statistics lag far behind the batch statistics the weights were
+    trained with (EfficientNet's momentum is 0.01, TensorFlow's 0.99 decay), and the network is wrong in eval
+    mode. The model's mode and each layer's momentum are restored.
+    """
+    from cnnlab.transfer._model import FrozenStatsBatchNorm2d
+
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+           and not isinstance(m, FrozenStatsBatchNorm2d) and m.track_running_stats]
+    if not bns:
+        return 0
+    was_training, momenta = model.training, [m.momentum for m in bns]
+    try:
+        model.train()
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative moving average: the plain mean over the batches
+        for chunk in images.split(batch_size):
+            model(_float_batch(chunk, device))
+    finally:
+        for m, mom in zip(bns, momenta):
+            m.momentum = mom
+        model.train(was_training)
+    return len(bns)
+
+
 def train_classifier(model: nn.Module, train: ImageTensors, *, epochs: int, groups: list[dict[str, Any]],
                      optimizer: str = "adamw", batch_size: int = 64,
                      loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None, eval_data: ImageTensors | None = None,
                      device: str | torch.device = "cpu", seed: int = 0, hflip: bool = False,
-                     warmup_steps: int = 0) -> list[dict[str, Any]]:
+                     warmup_steps: int = 0, bn_recalibrate: int = 512) -> list[dict[str, Any]]:
     """Train ``model`` in place; one row per epoch (epoch, train_loss, train_acc, eval_acc, lr, seconds).
 
     Args:
@@ -61,6 +92,8 @@ def train_classifier(model: nn.Module, train: ImageTensors, *, epochs: int, grou
         loss_fn: ``loss(logits, targets)``, default cross-entropy.
         eval_data: scored after every epoch (``eval_acc``; also ``eval_balanced_acc``).
         hflip: random horizontal flips.
+        bn_recalibrate: before every evaluation (and at the end) recompute the batch-norm running statistics
+            on this many training images (:func:`recalibrate_bn`); 0 keeps the running averages.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
@@ -110,6 +143,8 @@ def train_classifier(model: nn.Module, train: ImageTensors, *, epochs: int, grou
             correct += int((logits.argmax(1) == y).sum())
         row: dict[str, Any] = {"epoch": epoch, "train_loss": loss_sum / n, "train_acc": correct / n,
                                "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
+        if bn_recalibrate and (eval_data is not None or epoch == epochs):
+            recalibrate_bn(model, images[:bn_recalibrate], device=device)
         if eval_data is not None:
             ev = evaluate_accuracy(model, eval_data, device=device)
             row["eval_acc"], row["eval_balanced_acc"] = ev["accuracy"], ev["balanced_accuracy"]
