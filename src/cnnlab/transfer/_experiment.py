@@ -130,6 +130,7 @@ def _write(result: DataSizeResult, out: Path) -> list[Path]:
         w.writeheader()
         w.writerows(result.rows)
     specs = list(dict.fromkeys(r["dataset"] for r in result.rows))
+    colors = {"scratch": "tab:blue", "linear": "tab:orange", "finetune": "tab:green"}
     fig, axes = plt.subplots(2, len(specs), figsize=(5.5 * len(specs), 7.5), squeeze=False)
     for j, spec in enumerate(specs):
         ax = axes[0][j]
@@ -137,7 +138,7 @@ def _write(result: DataSizeResult, out: Path) -> list[Path]:
             pts = [(r["train_images"], r["test_acc"]) for r in result.rows if r["dataset"] == spec
                    and r["method"] == method]
             if pts:
-                ax.plot(*zip(*pts), marker="o", label=method)
+                ax.plot(*zip(*pts), marker="o", label=method, color=colors[method])
         ax.set_xscale("log")
         ax.set_xlabel("labelled training images")
         ax.set_ylabel("test accuracy")
@@ -145,10 +146,12 @@ def _write(result: DataSizeResult, out: Path) -> list[Path]:
         ax.grid(alpha=0.3)
         ax.legend()
         ax = axes[1][j]
+        sizes = sorted({int(k.rsplit("/", 2)[1]) for k in result.curves if k.rsplit("/", 2)[0] == spec})
         for key, accs in result.curves.items():
             d, n, method = key.rsplit("/", 2)
             if d == spec and method != "linear":
-                ax.plot(range(1, len(accs) + 1), accs, marker=".", label=f"{method}, n={n}")
+                ax.plot(range(1, len(accs) + 1), accs, marker=".", label=f"{method}, n={n}", color=colors[method],
+                        ls=("-", "--", ":", "-.")[sizes.index(int(n)) % 4])
         ax.axhline(result.settings["target"], color="grey", ls="--", lw=0.8)
         ax.set_xlabel("epoch")
         ax.set_ylabel("test accuracy")
