@@ -23,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     im.add_argument("--losses", nargs="+", default=None, help="loss names (default: ce balanced_ce focal "
                     "class_balanced_focal)")
     im.add_argument("--eval-subset", type=int, default=0, help="test images scored (0 = all)")
-    im.add_argument("--quick", action="store_true", help="n-max 600, 2 epochs, 2000 test images")
+    im.add_argument("--quick", action="store_true", help="n-max 1000, 4 epochs, 2000 test images")
     _common(im)
     im.set_defaults(func=run_imbalance)
 
@@ -72,7 +72,7 @@ def run_imbalance(args: argparse.Namespace) -> int:
     _threads(args)
     n_max, epochs, eval_size = args.n_max, args.epochs, args.eval_subset or None
     if args.quick:
-        n_max, epochs, eval_size = 600, 2, 2000
+        n_max, epochs, eval_size = 1000, 4, 2000
     chosen = losses.DEFAULT_LOSSES if args.losses is None else tuple(
         next(((n, o) for n, o in losses.DEFAULT_LOSSES if n == name), (name, {})) for name in args.losses)
     for name, _ in chosen:
