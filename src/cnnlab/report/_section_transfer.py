@@ -38,6 +38,8 @@ def _loss_curves_figure():
 
 @register_section("transfer", order=70)
 def transfer_section(ctx: DemoContext) -> Section:
+    import torch
+
     from cnnlab import data, losses, transfer
 
     t0 = time.perf_counter()
@@ -54,7 +56,13 @@ def transfer_section(ctx: DemoContext) -> Section:
     train = transfer.stratified_subset(data.digits("train"), 200)
     test = transfer.stratified_subset(data.digits("test"), 150, seed=1)
     cfg = transfer.TransferConfig(mode="linear", resize=32, device=ctx.device)
-    probe = transfer.transfer(ctx.model, train, config=cfg, eval_data=test)
+    threads = torch.get_num_threads()
+    try:
+        # 32x32 batches are too small to gain from threads; on a busy 2-core CPU two threads took 9x longer
+        torch.set_num_threads(1)
+        probe = transfer.transfer(ctx.model, train, config=cfg, eval_data=test)
+    finally:
+        torch.set_num_threads(threads)
     seconds = time.perf_counter() - t0
     body = (
         "<p>Focal loss (Lin et al. 2017) multiplies cross-entropy by (1 - p<sub>t</sub>)<sup>gamma</sup>: examples "
