@@ -170,7 +170,8 @@ def create(
         in_channels: image channels (default: the registered input size's).
         weights: ``None`` (random init), ``"DEFAULT"``, a weights name such as ``"imagenet"``, or a
             :class:`Weights` object.
-        **kwargs: family options (e.g. ``dropout``).
+        **kwargs: family options (e.g. ``dropout``); ``input_adapter={"in_channels": 1, "size": [64, 64]}``
+            puts a :class:`cnnlab.transfer.InputAdapter` in front of the normalisation (see ``cnnlab.transfer``).
 
     Returns:
         An ``nn.Module`` in train mode taking ``Tensor[N, C, H, W]`` in [0, 1], with ``model.cnnlab`` set.
@@ -199,9 +200,15 @@ def create(
     for arg, v in (("num_classes", num_classes), ("in_channels", in_channels)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{arg} must be a positive integer, got {v!r}")
+    adapter = kwargs.pop("input_adapter", None)  # cnnlab.transfer: resize / grey -> RGB before the network
     model = MODELS.lookup(name)(num_classes=num_classes, in_channels=in_channels, **kwargs)
     if w is not None:
         model.load_state_dict(w.state_dict(), strict=True)
+    if adapter is not None:
+        from cnnlab.models._adapter import InputAdapter
+
+        model.normalize = InputAdapter(model.normalize, **adapter)
+        kwargs["input_adapter"] = model.normalize.spec()
     built_kwargs = {"num_classes": num_classes, "in_channels": in_channels, **_jsonable(kwargs)}
     model.cnnlab = ModelCard(
         name=name,

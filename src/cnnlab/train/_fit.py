@@ -286,7 +286,8 @@ class _Run:
             raise ValueError(f"pca_noise needs RGB images, got {train_data.images.shape[1]} channel(s)")
         if config.batch_size % self.dist.world:
             raise ValueError(f"batch_size {config.batch_size} is not divisible by {self.dist.world} processes")
-        self.loss_fn = loss_fn if loss_fn is not None else resolve_loss(config.loss, config.label_smoothing)
+        self.loss_fn = loss_fn if loss_fn is not None else resolve_loss(
+            config.loss, config.label_smoothing, class_counts=torch.bincount(train_data.labels.cpu()).tolist())
         self.out = Path(config.out_dir) if config.out_dir is not None else None
         self.writes = self.out is not None and self.dist.main
         if self.writes and getattr(model, "cnnlab", None) is None:

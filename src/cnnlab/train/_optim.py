@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -92,19 +92,20 @@ def init_weights(model: nn.Module, scheme: str) -> None:
 LOSS_NAMES = ("ce",)
 
 
-def resolve_loss(name: str, label_smoothing: float = 0.0) -> Callable[[Tensor, Tensor], Tensor]:
+def resolve_loss(name: str, label_smoothing: float = 0.0,
+                 class_counts: Sequence[int] | None = None) -> Callable[[Tensor, Tensor], Tensor]:
     """The loss named in a config, ``loss(logits, targets) -> scalar``. ``"ce"``: cross-entropy with label
-    smoothing. Other names are looked up in ``cnnlab.losses`` when that package provides a ``get``."""
+    smoothing. Other names come from the ``cnnlab.losses`` registry (``focal``, ``balanced_ce``,
+    ``class_balanced_focal``, ...); ``class_counts`` (training images per class) fills the class-balanced ones."""
     if name == "ce":
         def ce(logits: Tensor, targets: Tensor) -> Tensor:
             return F.cross_entropy(logits, targets, label_smoothing=label_smoothing)
 
         return ce
-    try:  # the losses capability, when installed, names more losses
-        from cnnlab import losses as _losses  # type: ignore[attr-defined]
-    except ImportError:
-        _losses = None
-    getter = getattr(_losses, "get", None)
-    if getter is not None:
-        return getter(name)
-    raise ValueError(f"unknown loss {name!r}; known: {', '.join(LOSS_NAMES)} (or pass loss_fn=...)")
+    from cnnlab import losses
+
+    if name not in losses.LOSSES:
+        losses.LOSSES.lookup(name)  # "unknown loss ... did you mean"
+    if label_smoothing:
+        raise ValueError(f"label_smoothing applies to the 'ce' loss only, got loss {name!r}")
+    return losses.resolve(name, class_counts=class_counts)
