@@ -311,3 +311,23 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     good = models.load_checkpoint(train.latest_state_dir(tmp_path))
     assert all(torch.isfinite(p).all() for p in good.parameters())
     assert not (tmp_path / "model.safetensors").exists()
+
+
+def test_evaluate_restores_train_mode_when_the_model_raises():
+    class Bad(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(1, 1)
+
+        def forward(self, x):
+            assert not self.training  # evaluate runs in eval mode
+            raise RuntimeError("broken model")
+
+    m = Bad().train()
+    with pytest.raises(RuntimeError, match="broken model"):
+        train.evaluate(m, tiny_data(4))
+    assert m.training
+    threads = torch.get_num_threads()
+    with pytest.raises((TypeError, AttributeError)):  # a loss_fn returning None cannot be back-propagated
+        train.fit(models.create("lenet5"), tiny_data(4), None, cfg(num_threads=3), loss_fn=lambda a, b: None)
+    assert torch.get_num_threads() == threads  # fit restores the thread count when it fails
