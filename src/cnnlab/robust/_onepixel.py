@@ -65,7 +65,7 @@ def _evaluate(model: nn.Module, base: Tensor, cand: Tensor, cls: Tensor, targete
 
 @register_attack("onepixel", norm="l0", paper="Su et al. 2019")
 def onepixel(model: nn.Module, images: Tensor, labels: Tensor, *, pixels: int = 1, popsize: int = 100,
-             steps: int = 30, f: float = 0.5, target: int | Tensor | None = None,
+             steps: int = 30, f: float = 0.5, strategy: str = "rand1", dither: float | None = None, target: int | Tensor | None = None,
              generator: torch.Generator | None = None, max_batch: int = 8192, eval_mode: bool = True,
              eps: float | None = None) -> Tensor:
     """One-pixel attack (Su et al. 2019) by batched differential evolution.
@@ -100,6 +100,10 @@ def onepixel(model: nn.Module, images: Tensor, labels: Tensor, *, pixels: int = 
             raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
     if not 0 < f <= 2:
         raise ValueError(f"f must be in (0, 2], got {f}")
+    if dither is not None and not f <= dither <= 2:
+        raise ValueError(f"dither must be None or in [f, 2], got {dither}")
+    if strategy not in ("rand1", "best1"):
+        raise ValueError(f"strategy must be 'rand1' or 'best1', got {strategy!r}")
     tgt = resolve_target(target, labels)
     targeted = tgt is not None
     cls = tgt if targeted else labels
@@ -115,7 +119,10 @@ def onepixel(model: nn.Module, images: Tensor, labels: Tensor, *, pixels: int = 
     buf = torch.empty(n * popsize, c, h * w, device=x0.device, dtype=x0.dtype)
 
     with attack_mode(model, eval_mode=eval_mode):
-        pop = _rand((n, popsize, pixels, d), x0, generator) * top  # uniform positions and values
+        # positions uniform; values N(0.5, 0.5) clipped to [0, 1] (Su et al.: N(128, 127) on 0..255)
+        pop = _rand((n, popsize, pixels, d), x0, generator) * top
+        noise = torch.randn((n, popsize, pixels, c), device=x0.device, generator=generator)
+        pop[..., 2:] = (0.5 + 0.5 * noise).clamp_(0, 1)
         fit, ok = _evaluate(model, x0, pop, cls, targeted, buf, max_batch)
         live = torch.arange(n, device=x0.device)
         for _ in range(steps):
@@ -125,11 +132,15 @@ def onepixel(model: nn.Module, images: Tensor, labels: Tensor, *, pixels: int = 
             live = live[~done[live]]
             lp = pop[live]  # (B, P, k, D) the live images' populations
             b = lp.shape[0]
-            # DE/rand/1: r1, r2, r3 distinct (consecutive entries of one random permutation)
+            # r1, r2, r3 distinct: consecutive entries of one random permutation per image
             perm = _rand((b, popsize), x0, generator).argsort(1)
             r = torch.stack([perm, perm.roll(1, 1), perm.roll(2, 1)])  # (3, B, P)
             pick = [lp.gather(1, ri.view(b, popsize, 1, 1).expand_as(lp)) for ri in r]
-            child = torch.minimum((pick[0] + f * (pick[1] - pick[2])).clamp_(min=0), top)
+            if strategy == "best1":  # DE/best/1: x_best + F (x_r1 - x_r2)
+                key = fit[live] - 2.0 * ok[live].float()
+                pick[0] = lp.gather(1, key.argmin(1).view(b, 1, 1, 1).expand(b, 1, pixels, d)).expand_as(lp)
+            scale = f if dither is None else f + (dither - f) * _rand((b, 1, 1, 1), x0, generator)
+            child = torch.minimum((pick[0] + scale * (pick[1] - pick[2])).clamp_(min=0), top)
             cfit, cok = _evaluate(model, x0[live], child, cls[live], targeted, buf, max_batch)
             # a successful child always wins; otherwise the lower fitness does
             better = (cfit <= fit[live]) | (cok & ~ok[live])
