@@ -36,13 +36,13 @@ def digits_data():
 
 @pytest.fixture(scope="session")
 def digits_net(digits_data):
-    """TinyNet trained on the digits (about 95% test accuracy), in eval mode."""
+    """TinyNet trained on the digits (about 93% test accuracy), in eval mode."""
     x, y, _, _ = digits_data
     g = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
     net = TinyNet()
     opt = torch.optim.Adam(net.parameters(), lr=0.01)
-    for _ in range(150):
+    for _ in range(50):
         idx = torch.randint(0, len(y), (256,), generator=g)
         loss = F.cross_entropy(net(x[idx]), y[idx])
         opt.zero_grad()
