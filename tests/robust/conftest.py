@@ -43,7 +43,7 @@ def digits_net(digits_data):
     net = TinyNet()
     opt = torch.optim.Adam(net.parameters(), lr=0.01)
     for _ in range(50):
-        idx = torch.randint(0, len(y), (256,), generator=g)
+        idx = torch.randint(0, len(y), (128,), generator=g)
         loss = F.cross_entropy(net(x[idx]), y[idx])
         opt.zero_grad()
         loss.backward()

@@ -38,16 +38,24 @@ def gaussian_noise(images: Tensor, *, sigma: float = 0.1, generator: torch.Gener
 
 @DEFENCES.register("jpeg", random=False)
 def jpeg(images: Tensor, *, quality: int = 75) -> Tensor:
-    """Re-encode every image as JPEG at ``quality`` (1..100) and decode it (Dziugaite et al. 2016)."""
-    from torchvision.io import decode_jpeg, encode_jpeg
+    """Re-encode every image as JPEG at ``quality`` (1..100) with Pillow and decode it (Dziugaite et al.
+    2016). Not differentiable: attack it through :class:`Defended` (BPDA)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
 
     if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
         raise ValueError(f"quality must be an integer in [1, 100], got {quality!r}")
     if images.shape[1] not in (1, 3):
         raise ValueError(f"jpeg needs 1- or 3-channel images, got {images.shape[1]} channels")
-    u8 = (images.detach().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
-    out = decode_jpeg(encode_jpeg(list(u8), quality=quality))
-    return torch.stack(out).to(images.device, images.dtype).div_(255)
+    u8 = (images.detach().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    out = np.empty_like(u8)
+    for i, a in enumerate(u8):  # JPEG is a per-image codec
+        buf = io.BytesIO()
+        Image.fromarray(a[..., 0] if a.shape[2] == 1 else a).save(buf, format="JPEG", quality=quality)
+        out[i] = np.asarray(Image.open(buf)).reshape(a.shape)
+    return torch.from_numpy(out).permute(0, 3, 1, 2).to(images.device, images.dtype).div_(255)
 
 
 @DEFENCES.register("bits", random=False)

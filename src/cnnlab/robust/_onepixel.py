@@ -65,7 +65,8 @@ def _evaluate(model: nn.Module, base: Tensor, cand: Tensor, cls: Tensor, targete
 
 @register_attack("onepixel", norm="l0", paper="Su et al. 2019")
 def onepixel(model: nn.Module, images: Tensor, labels: Tensor, *, pixels: int = 1, popsize: int = 100,
-             steps: int = 30, f: float = 0.5, strategy: str = "rand1", dither: float | None = None, target: int | Tensor | None = None,
+             steps: int = 30, f: float = 0.5, strategy: str = "rand1", dither: float | None = None,
+             target: int | Tensor | None = None,
              generator: torch.Generator | None = None, max_batch: int = 8192, eval_mode: bool = True,
              eps: float | None = None) -> Tensor:
     """One-pixel attack (Su et al. 2019) by batched differential evolution.
@@ -76,6 +77,8 @@ def onepixel(model: nn.Module, images: Tensor, labels: Tensor, *, pixels: int = 
         steps: generations (default 30; the paper: 100). At most ``popsize * (steps + 1)`` model
             evaluations per image; an image stops at its first success.
         f: the DE scale factor F (default 0.5).
+        strategy: ``"rand1"`` (the paper's DE/rand/1) or ``"best1"`` (DE/best/1, scipy's default).
+        dither: when given, F is drawn per image and generation from U(f, dither) (scipy's "dithering").
         generator: a ``torch.Generator`` on the images' device, for reproducible runs.
         max_batch: largest forward pass; a generation for B live images is ``ceil(B * popsize /
             max_batch)`` forwards (one when it fits).
