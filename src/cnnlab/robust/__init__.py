@@ -34,10 +34,13 @@ from cnnlab.robust._defences import (
     jpeg,
 )
 from cnnlab.robust._evaluate import AttackReport, evaluate_attack, plot_curve, robustness_curve, save_curve_csv
+from cnnlab.robust._images import ImageAttack, attack_images, perturbation_image
 from cnnlab.robust._invariance import (
     DEFAULT_VALUES,
     EquivarianceRow,
+    InvarianceReport,
     invariance_curves,
+    invariance_report,
     plot_equivariance,
     plot_invariance,
     transform_images,
@@ -62,8 +65,11 @@ __all__ = [
     "DefenceRow",
     "Defended",
     "EquivarianceRow",
+    "ImageAttack",
+    "InvarianceReport",
     "SU_SETTINGS",
     "adversarial_perturb",
+    "attack_images",
     "attack_mode",
     "bit_depth",
     "detect_catastrophic_overfitting",
@@ -73,9 +79,11 @@ __all__ = [
     "gaussian_noise",
     "get",
     "invariance_curves",
+    "invariance_report",
     "jpeg",
     "names",
     "onepixel",
+    "perturbation_image",
     "perturbation_norms",
     "pgd",
     "plot_curve",

@@ -204,3 +204,49 @@ def plot_equivariance(rows: Sequence[EquivarianceRow]):
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+@dataclass
+class InvarianceReport:
+    """:func:`invariance_report`'s result: the equivariance rows, the invariance curves, the files written."""
+
+    equivariance: list[EquivarianceRow]
+    curves: list[dict[str, Any]]
+    files: list[Any]
+
+
+def invariance_report(model: nn.Module, data: Any, *, limit: int | None = 1000, shift: int = 4,
+                      equivariance_images: int = 64, out_dir: Any = None) -> InvarianceReport:
+    """Both probes on a dataset; with ``out_dir``, CSVs and plots are written there.
+
+    The equivariance probe uses the first ``equivariance_images`` images; the curves use ``limit``.
+    """
+    import csv
+    from pathlib import Path
+
+    from cnnlab.robust._evaluate import _as_tensors, _device_of
+
+    images, labels, _ = _as_tensors(data)
+    x = images[:equivariance_images].to(_device_of(model)).float()
+    eq = translation_equivariance(model, x, shift=shift)
+    curves = invariance_curves(model, (images, labels), limit=limit)
+    files: list[Any] = []
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        pads = list(eq[0].errors) if eq else []
+        with open(out / "equivariance.csv", "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["layer", "downsampling", "feature_shift"] + [f"error_{p}" for p in pads])
+            w.writerows([r.layer, r.downsampling, r.feature_shift] + [r.errors[p] for p in pads] for r in eq)
+        with open(out / "invariance.csv", "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=["kind", "value", "accuracy", "agreement"])
+            w.writeheader()
+            w.writerows(curves)
+        import matplotlib.pyplot as plt
+
+        for name, fig in (("equivariance.png", plot_equivariance(eq)), ("invariance.png", plot_invariance(curves))):
+            fig.savefig(out / name, dpi=100, bbox_inches="tight")
+            plt.close(fig)
+        files = [out / "equivariance.csv", out / "equivariance.png", out / "invariance.csv", out / "invariance.png"]
+    return InvarianceReport(eq, curves, files)
