@@ -1,0 +1,54 @@
+"""Training: ``fit`` any registered model on tensors held on the device, ``evaluate`` it, checkpoint and resume,
+ensembles, and DDP under torchrun.
+
+Example:
+    >>> from cnnlab import data, models, train
+    >>> net = models.create("lenet5")
+    >>> cfg = train.TrainConfig(epochs=2, batch_size=256, lr=0.05, out_dir="runs/lenet")
+    >>> hist = train.fit(net, data.fashion_mnist("train"), None, cfg)      # doctest: +SKIP
+    >>> train.evaluate(net, data.fashion_mnist("test")).accuracy           # doctest: +SKIP
+    0.88
+"""
+
+from cnnlab.train._augment import apply_params, crop_at, draw_params, flip_where, pca_lighting, rgb_pca
+from cnnlab.train._config import TrainConfig
+from cnnlab.train._evaluate import (
+    EvalResult,
+    confusion_figure,
+    evaluate,
+    metrics_from_logits,
+    predict_logits,
+    save_confusion_png,
+)
+from cnnlab.train._fit import EpochStats, History, TrainingDiverged, epoch_order, fit, split_validation
+from cnnlab.train._optim import build_optimizer, build_scheduler, init_weights, lr_factor, resolve_loss
+from cnnlab.train._state import latest_state_dir, load_train_state
+
+__all__ = [
+    "EpochStats",
+    "EvalResult",
+    "History",
+    "TrainConfig",
+    "TrainingDiverged",
+    "apply_params",
+    "build_optimizer",
+    "build_scheduler",
+    "confusion_figure",
+    "crop_at",
+    "draw_params",
+    "epoch_order",
+    "evaluate",
+    "fit",
+    "flip_where",
+    "init_weights",
+    "latest_state_dir",
+    "load_train_state",
+    "lr_factor",
+    "metrics_from_logits",
+    "pca_lighting",
+    "predict_logits",
+    "resolve_loss",
+    "rgb_pca",
+    "save_confusion_png",
+    "split_validation",
+]

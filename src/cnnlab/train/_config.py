@@ -1,0 +1,153 @@
+"""The training configuration: one JSON-serialisable dataclass, saved in every checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+OPTIMIZERS = ("sgd", "rmsprop", "adagrad", "adam", "adamw", "adadelta")
+SCHEDULES = ("none", "step", "cosine", "onecycle")
+INITS = ("default", "xavier", "kaiming")
+AMP_DTYPES = ("bfloat16", "float16")
+
+
+@dataclass
+class TrainConfig:
+    """How to train. Every field is a plain JSON value, so the config is saved in checkpoints and restored.
+
+    Attributes:
+        epochs: passes over the training data.
+        batch_size: images per optimiser step (the *global* batch under DDP, split evenly over the ranks).
+        optimizer: ``"sgd"`` (momentum, Nesterov), ``"rmsprop"``, ``"adagrad"``, ``"adam"``, ``"adamw"``,
+            ``"adadelta"``.
+        lr: learning rate (the peak rate of the one-cycle schedule).
+        momentum: SGD / RMSProp momentum.
+        nesterov: Nesterov momentum for SGD.
+        weight_decay: L2 penalty (decoupled for AdamW).
+        betas: Adam / AdamW moment decays.
+        schedule: ``"none"``, ``"step"`` (times ``step_gamma`` every ``step_epochs`` epochs), ``"cosine"``
+            (to 0 over the run) or ``"onecycle"`` (warm-up over ``warmup_fraction`` of the steps, then cosine down;
+            Smith & Topin 2017). All schedules advance per optimiser step.
+        label_smoothing: cross-entropy label smoothing (Szegedy et al. 2016).
+        loss: loss name, ``"ce"`` (cross-entropy); ``fit(loss_fn=...)`` overrides it.
+        crop_padding: random crop with this much zero padding (0 = off).
+        hflip: random horizontal flips.
+        pca_noise: std of AlexNet's PCA colour noise (Krizhevsky et al. 2012 use 0.1; RGB only; 0 = off).
+        init: ``"default"`` (the model's own), ``"xavier"`` (Glorot & Bengio 2010) or ``"kaiming"`` (He et al.
+            2015) for conv and linear weights, biases zeroed.
+        val_fraction: held out of the training data for validation when ``fit`` gets no ``val_data``.
+        patience: stop after this many epochs without a lower validation loss (0 = never stop early).
+        seed: seeds weights init, data order, augmentation and the global RNG.
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+        amp: autocast on CUDA with ``amp_dtype`` (float16 adds a gradient scaler); ignored on the CPU.
+        compile: ``torch.compile`` the training step's model.
+        channels_last: channels-last memory format for the model and batches.
+        out_dir: where checkpoints, ``metrics.csv`` and TensorBoard logs go (``None``: nothing is written).
+        checkpoint_every: also checkpoint every this many steps inside an epoch (0 = at epoch ends only).
+        keep_checkpoints: how many training-state checkpoints to keep.
+        restore_best: load the best-validation weights into the model when training ends.
+        num_threads: CPU threads for the run (0 = torch's default); restored afterwards.
+        eval_batch_size: batch size of validation passes.
+        progress: show a progress bar on stderr (only when it is a terminal).
+        tensorboard: write TensorBoard logs when ``tensorboard`` is installed and ``out_dir`` is set.
+        max_steps: stop after this many optimiser steps in total (0 = no limit); for tests and smoke runs.
+    """
+
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    lr: float = 0.05
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 5e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    schedule: str = "onecycle"
+    step_epochs: int = 1
+    step_gamma: float = 0.7
+    warmup_fraction: float = 0.25
+    label_smoothing: float = 0.0
+    loss: str = "ce"
+    crop_padding: int = 0
+    hflip: bool = False
+    pca_noise: float = 0.0
+    init: str = "default"
+    val_fraction: float = 0.0
+    patience: int = 0
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = False
+    amp_dtype: str = "bfloat16"
+    compile: bool = False
+    channels_last: bool = False
+    out_dir: str | None = None
+    checkpoint_every: int = 0
+    keep_checkpoints: int = 2
+    restore_best: bool = False
+    num_threads: int = 0
+    eval_batch_size: int = 1024
+    progress: bool = True
+    tensorboard: bool = True
+    max_steps: int = 0
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(self.betas)  # type: ignore[assignment]
+        if self.out_dir is not None:
+            self.out_dir = str(self.out_dir)
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first bad field."""
+        for name in ("epochs", "batch_size", "eval_batch_size", "keep_checkpoints"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        for name in ("patience", "checkpoint_every", "num_threads", "max_steps", "step_epochs", "crop_padding"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("schedule", self.schedule, SCHEDULES)
+        _choice("init", self.init, INITS)
+        _choice("amp_dtype", self.amp_dtype, AMP_DTYPES)
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise ValueError(f"lr must be positive, got {self.lr!r}")
+        for name, lo, hi in (("momentum", 0, 1), ("label_smoothing", 0, 1), ("val_fraction", 0, 0.9),
+                             ("warmup_fraction", 0, 1), ("step_gamma", 0, 1)):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not lo <= v <= hi:
+                raise ValueError(f"{name} must be in [{lo}, {hi}], got {v!r}")
+        if self.momentum >= 1:
+            raise ValueError(f"momentum must be below 1, got {self.momentum}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if self.pca_noise < 0:
+            raise ValueError(f"pca_noise must be >= 0, got {self.pca_noise}")
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum <= 0):
+            raise ValueError("nesterov needs optimizer='sgd' with momentum > 0")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
+        if not isinstance(self.loss, str) or not self.loss:
+            raise ValueError(f"loss must be a name, got {self.loss!r}")
+        if not isinstance(self.device, str):
+            raise ValueError(f"device must be a string, got {self.device!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> TrainConfig:
+        """A config from :meth:`to_json`'s dict; unknown keys (from newer versions) are ignored."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with some fields changed (validated)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
