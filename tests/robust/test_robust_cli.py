@@ -86,3 +86,11 @@ def test_bad_input_one_line_exit_2(ckpt, argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_adversarial_train_command(tmp_path, capsys):
+    assert main(["adversarial-train", "resnet_small", "--data", "digits", "--method", "fgsm", "--epochs", "1",
+                 "--limit", "256", "--probe", "32", "--out", str(tmp_path / "adv")]) == 0
+    out = capsys.readouterr().out
+    assert "catastrophic overfitting" in out and "PGD-10" in out
+    assert any((tmp_path / "adv").rglob("model.safetensors"))  # the engine wrote its checkpoint

@@ -187,3 +187,21 @@ def test_robust_accuracies_probe(digits_net, digits_data):
     _, _, x, y = digits_data
     accs = robust.robust_accuracies(digits_net, x[:64], y[:64], eps=0.15, pgd_steps=5)
     assert accs["clean"] > accs["fgsm"] >= accs["pgd"] - 0.05
+
+
+def test_adversarial_training_with_the_engine_probes_every_epoch(digits_data):
+    from cnnlab import train
+
+    x, y, xt, yt = digits_data
+    tr = ImageTensors(x[:512], y[:512], [str(i) for i in range(10)])
+    va = ImageTensors(xt[:64], yt[:64], tr.classes)
+    net = TinyNet()
+    seen_modes = []
+    net.bn.register_forward_pre_hook(lambda m, i: seen_modes.append(m.training))
+    cfg = train.TrainConfig(epochs=2, batch_size=128, optimizer="adam", lr=0.01, schedule="none", device="cpu")
+    res = robust.adversarial_training(net, tr, va, cfg, method="fgsm", eps=0.1, probe_size=64, probe_pgd_steps=3)
+    assert [p["epoch"] for p in res.probes] == [1, 2] and len(res.history.rows) == 2
+    assert all(0 <= p["pgd"] <= p["clean"] + 0.05 for p in res.probes)
+    assert res.catastrophic_epoch is None or res.catastrophic_epoch in (1, 2)
+    assert True in seen_modes and False in seen_modes  # perturb in train mode, probe in eval mode
+    assert net.training

@@ -49,7 +49,9 @@ from cnnlab.robust._invariance import (
 from cnnlab.robust._onepixel import SU_SETTINGS, onepixel
 from cnnlab.robust._training import (
     AdversarialPerturb,
+    AdversarialTrainingResult,
     adversarial_perturb,
+    adversarial_training,
     detect_catastrophic_overfitting,
     robust_accuracies,
 )
@@ -57,6 +59,7 @@ from cnnlab.robust._training import (
 __all__ = [
     "ATTACKS",
     "AdversarialPerturb",
+    "AdversarialTrainingResult",
     "AttackReport",
     "AttackResult",
     "DEFAULT_DEFENCES",
@@ -69,6 +72,7 @@ __all__ = [
     "InvarianceReport",
     "SU_SETTINGS",
     "adversarial_perturb",
+    "adversarial_training",
     "attack_images",
     "attack_mode",
     "bit_depth",

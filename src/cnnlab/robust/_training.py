@@ -111,3 +111,75 @@ def detect_catastrophic_overfitting(fgsm_accuracy: Sequence[float], pgd_accuracy
             return e
         best = max(best, p)
     return None
+
+
+@dataclass
+class AdversarialTrainingResult:
+    """:func:`adversarial_training`'s result.
+
+    Attributes:
+        history: the training engine's ``History``.
+        probes: after each epoch, ``{"epoch", "clean", "fgsm", "pgd"}`` accuracies on the probe batch.
+        catastrophic_epoch: the epoch (1-based) where catastrophic overfitting was detected, else ``None``.
+    """
+
+    history: object
+    probes: list[dict]
+    catastrophic_epoch: int | None
+
+
+class _ProbingPerturb:
+    # wraps a perturb; at the first batch of every epoch after the first, probes the model first
+    def __init__(self, inner: AdversarialPerturb, x: Tensor, y: Tensor, steps_per_epoch: int, eps: float,
+                 pgd_steps: int) -> None:
+        self.inner, self.x, self.y = inner, x, y
+        self.steps_per_epoch, self.eps, self.pgd_steps = steps_per_epoch, eps, pgd_steps
+        self.calls, self.probes = 0, []
+
+    def probe(self, model: nn.Module) -> None:
+        x, y = self.x.to(next(model.parameters()).device), self.y.to(next(model.parameters()).device)
+        accs = robust_accuracies(model, x, y, eps=self.eps, pgd_steps=self.pgd_steps)
+        self.probes.append({"epoch": len(self.probes) + 1, **accs})
+
+    def __call__(self, model: nn.Module, images: Tensor, labels: Tensor) -> Tensor:
+        if self.calls and self.calls % self.steps_per_epoch == 0:
+            self.probe(model)
+        self.calls += 1
+        return self.inner(model, images, labels)
+
+
+def adversarial_training(model: nn.Module, train_data, val_data=None, config=None, *, method: str = "pgd",
+                         eps: float = 0.1, steps: int = 7, alpha: float | None = None, probe_size: int = 512,
+                         probe_pgd_steps: int = 10, drop: float = 0.2) -> AdversarialTrainingResult:
+    """Adversarially train ``model`` with ``cnnlab.train.fit`` and watch for catastrophic overfitting.
+
+    Every training batch is replaced by its PGD (Madry et al. 2018) or FGSM-with-random-start (Wong et al.
+    2020) twin. After every epoch the first ``probe_size`` validation images (training images when there is
+    no validation set) are attacked with FGSM and PGD-``probe_pgd_steps`` at ``eps``;
+    :func:`detect_catastrophic_overfitting` reads those accuracies.
+
+    Args:
+        model, train_data, val_data, config: as for ``cnnlab.train.fit``.
+        method, eps, steps, alpha: the training attack (see :class:`AdversarialPerturb`).
+        probe_size, probe_pgd_steps: the per-epoch probe.
+        drop: the detector's threshold.
+    """
+    from cnnlab.robust._evaluate import _as_tensors
+    from cnnlab.train import TrainConfig, fit, split_validation
+
+    config = config if config is not None else TrainConfig()
+    n_train = len(train_data)
+    if val_data is None and config.val_fraction > 0:
+        tr, va = split_validation(train_data, config.val_fraction, config.seed)
+        n_train, probe_src = len(tr), va
+    else:
+        probe_src = val_data if val_data is not None else train_data
+    x, y, _ = _as_tensors(probe_src)
+    inner = adversarial_perturb(method, eps=eps, alpha=alpha, steps=steps)
+    perturb = _ProbingPerturb(inner, x[:probe_size].float(), y[:probe_size], max(1, n_train // config.batch_size),
+                              eps, probe_pgd_steps)
+    history = fit(model, train_data, val_data, config, perturb=perturb)
+    perturb.probe(model)  # after the last epoch
+    probes = perturb.probes
+    co = detect_catastrophic_overfitting([p["fgsm"] for p in probes], [p["pgd"] for p in probes], drop=drop)
+    return AdversarialTrainingResult(history, probes, None if co is None else co + 1)
