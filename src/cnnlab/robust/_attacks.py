@@ -283,12 +283,13 @@ def perturbation_norms(images: Tensor, adversarial: Tensor) -> tuple[Tensor, Ten
 
 
 def run_attack(method: str | Callable[..., Tensor], model: nn.Module, images: Tensor, labels: Tensor, *,
-               target: int | Tensor | None = None, **options) -> AttackResult:
+               target: int | Tensor | None = None, clean_pred: Tensor | None = None, **options) -> AttackResult:
     """Attack one batch and measure it: adversarial images, predictions, per-sample success and norms.
 
     Args:
         method: a registered attack name (:func:`names`) or an attack function.
         target: as for the attacks; success then means "classified as the target".
+        clean_pred: the model's predictions on ``images`` when already known (saves a forward pass).
         **options: the attack's settings (``eps``, ``steps``, ...).
 
     Example:
@@ -303,7 +304,8 @@ def run_attack(method: str | Callable[..., Tensor], model: nn.Module, images: Te
     tgt = resolve_target(target, labels)
     adv = fn(model, images, labels, target=target, **options)
     with attack_mode(model), torch.no_grad():
-        clean_pred = model(images).argmax(1)
+        if clean_pred is None:
+            clean_pred = model(images).argmax(1)
         probs = model(adv).float().softmax(1)
     adv_prob, adv_pred = probs.max(1)
     success = adv_pred != labels if tgt is None else adv_pred == tgt

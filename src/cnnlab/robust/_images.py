@@ -57,7 +57,7 @@ def attack_images(model: nn.Module, images: Sequence[Tensor], method: str = "pgd
     with attack_mode(model), torch.no_grad():
         probs = model(x).float().softmax(1)
     clean_prob, labels = probs.max(1)
-    r = run_attack(method, model, x, labels, target=target, **options)
+    r = run_attack(method, model, x, labels, target=target, clean_pred=labels, **options)
 
     def name(i: int) -> str:
         return classes[i] if classes else str(i)
