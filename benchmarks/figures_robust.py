@@ -7,7 +7,8 @@ overfitting, and the one-pixel success rate at Su et al.'s settings (population 
 Checkpoints go to runs/robust/<name> (used by the README's CLI examples); numbers to
 benchmarks/results/figures_robust.json.
 
-Training uses cnnlab.train.fit(..., perturb=...) when cnnlab.train exists, else a plain Adam loop.
+Training uses cnnlab.train.fit (Adam 1e-3, batch 128); the adversarial runs go through
+robust.adversarial_training (fit with perturb=..., plus the per-epoch FGSM / PGD probe).
 
     python benchmarks/figures_robust.py                 # ~30 min on 2 CPU cores
     python benchmarks/figures_robust.py --quick         # a smoke run
@@ -21,41 +22,33 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from cnnlab import data, models, robust
 
 
 def train(name: str, method: str | None, tr, te, args) -> tuple[torch.nn.Module, list[dict]]:
-    torch.manual_seed(0)
-    net = models.create("lenet5", activation="relu", pool="max").to(args.device)
-    perturb = robust.adversarial_perturb(method, eps=args.eps, steps=args.adv_steps) if method else None
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    x_all, y_all = tr.floats(), tr.labels
-    probe_x, probe_y = te.floats()[-500:].to(args.device), te.labels[-500:].to(args.device)
-    log = []
-    for epoch in range(args.epochs):
-        t0 = time.perf_counter()
-        net.train()
-        perm = torch.randperm(len(y_all))
-        total, right, loss_sum = 0, 0, 0.0
-        for s in range(0, len(perm), args.batch_size):
-            idx = perm[s: s + args.batch_size]
-            x, y = x_all[idx].to(args.device), y_all[idx].to(args.device)
-            if perturb is not None:
-                x = perturb(net, x, y)
-            logits = net(x)
-            loss = F.cross_entropy(logits, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += len(y)
-            right += int((logits.argmax(1) == y).sum())
-            loss_sum += float(loss.detach()) * len(y)
-        probe = robust.robust_accuracies(net, probe_x, probe_y, eps=args.eps, pgd_steps=10)
-        row = {"epoch": epoch, "train_loss": loss_sum / total, "train_acc": right / total,
-               "seconds": time.perf_counter() - t0, **{f"probe_{k}": v for k, v in probe.items()}}
-        log.append(row)
+    """Train with cnnlab.train.fit (adversarially through robust.adversarial_training)."""
+    from cnnlab import train as engine
+
+    net = models.create("lenet5", activation="relu", pool="max")
+    cfg = engine.TrainConfig(epochs=args.epochs, batch_size=args.batch_size, optimizer="adam", lr=1e-3,
+                             weight_decay=0.0, schedule="none", seed=0, device=args.device, num_threads=1,
+                             out_dir=str(Path("runs/robust") / f"{name}_run"))
+    probe = te.subset(slice(len(te) - 500, len(te)))  # held out of the evaluation images
+    if method is None:
+        hist = engine.fit(net, tr, probe, cfg)
+        x, y = probe.floats().to(args.device), probe.labels.to(args.device)
+        last = robust.robust_accuracies(net, x, y, eps=args.eps, pgd_steps=10)
+        log = [{"epoch": r.epoch, "train_loss": r.train_loss, "train_acc": r.train_acc, "seconds": r.seconds}
+               for r in hist.rows]
+        log[-1].update({f"probe_{k}": v for k, v in last.items()})
+    else:
+        res = robust.adversarial_training(net, tr, probe, cfg, method=method, eps=args.eps, steps=args.adv_steps,
+                                          probe_size=500)
+        log = [{"epoch": r.epoch, "train_loss": r.train_loss, "train_acc": r.train_acc, "seconds": r.seconds,
+                **{f"probe_{k}": v for k, v in p.items() if k != "epoch"}}
+               for r, p in zip(res.history.rows, res.probes)]
+    for row in log:
         print(name, json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
     models.save_checkpoint(Path("runs/robust") / name, net.cpu(), extra={"adversarial": method, "eps": args.eps})
     return net.to(args.device).eval(), log
@@ -70,7 +63,7 @@ def main() -> None:
     ap.add_argument("--adv-steps", type=int, default=7, help="PGD steps in adversarial training")
     ap.add_argument("--train-size", type=int, default=60000, help="training images used")
     ap.add_argument("--eval", type=int, default=1000, help="test images for clean / PGD-20 accuracy")
-    ap.add_argument("--onepixel", type=int, default=100, help="test images for the one-pixel attack")
+    ap.add_argument("--onepixel", type=int, default=20, help="test images for the one-pixel attack")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
     tr, te = data.fashion_mnist("train"), data.fashion_mnist("test")
@@ -84,7 +77,8 @@ def main() -> None:
         net, log = train(name, method, tr, te, args)
         clean = robust.evaluate_attack(net, ev, "fgsm", eps=0.0)
         p20 = robust.evaluate_attack(net, ev, "pgd", eps=args.eps, steps=20)
-        co = robust.detect_catastrophic_overfitting([r["probe_fgsm"] for r in log], [r["probe_pgd"] for r in log])
+        probed = [r for r in log if "probe_pgd" in r]
+        co = robust.detect_catastrophic_overfitting([r["probe_fgsm"] for r in probed], [r["probe_pgd"] for r in probed])
         out["models"][name] = {"clean_accuracy": clean.clean_accuracy, "pgd20_accuracy": p20.robust_accuracy,
                                "catastrophic_overfitting_epoch": co, "log": log}
         print(name, "clean", round(clean.clean_accuracy, 4), "pgd20", round(p20.robust_accuracy, 4), flush=True)
