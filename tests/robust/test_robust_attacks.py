@@ -3,7 +3,7 @@
 import pytest
 import torch
 import torchattacks
-from conftest import TinyNet
+from robust_nets import TinyNet
 from torch import nn
 
 from cnnlab import robust

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import TinyNet
+from robust_nets import TinyNet
 from torch import nn
 
 from cnnlab import robust

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 import torchattacks
-from conftest import TinyNet
+from robust_nets import TinyNet
 
 from cnnlab import robust
 from cnnlab.robust._onepixel import _apply
