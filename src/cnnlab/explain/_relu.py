@@ -11,6 +11,7 @@ the clamp (``0 < x`` for ReLU, ``0 < x < 6`` for ReLU6; read off the output):
 - plain gradient: ``g * active``
 - deconvnet (Zeiler & Fergus 2014): ``relu(g)``, the forward input is ignored
 - guided backprop (Springenberg et al. 2015): ``relu(g) * active``
+- linear: the forward pass is the identity and the backward ``g`` (used to find receptive fields)
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.overrides import TorchFunctionMode
 
-RULES = ("deconvnet", "guided")
+RULES = ("deconvnet", "guided", "linear")
 
 
 class _ModifiedClamp(torch.autograd.Function):
@@ -30,18 +31,22 @@ class _ModifiedClamp(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, hi: float | None, rule: str, inplace: bool) -> Tensor:
+        ctx.rule, ctx.hi = rule, hi
+        if rule == "linear":
+            return x.clone()
         if inplace:
             out = x.clamp_(0, hi)
             ctx.mark_dirty(x)
         else:
             out = x.clamp(0, hi)
-        ctx.rule, ctx.hi = rule, hi
         if rule == "guided":
             ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, None, None, None]:
+        if ctx.rule == "linear":
+            return g, None, None, None
         if ctx.rule == "deconvnet":
             return F.relu(g), None, None, None
         (out,) = ctx.saved_tensors
@@ -115,7 +120,7 @@ _PARSERS = {
 
 class ModifiedReLU(TorchFunctionMode):
     """Inside this mode every ReLU-like call builds a graph node whose backward follows ``rule``
-    (``"deconvnet"`` or ``"guided"``); everything else runs unchanged.
+    (``"deconvnet"``, ``"guided"`` or ``"linear"``); everything else runs unchanged.
 
     Example:
         >>> x = torch.randn(4, requires_grad=True)
