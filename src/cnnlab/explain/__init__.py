@@ -26,29 +26,61 @@ from cnnlab.explain._core import (
     target_scores,
     upsample,
 )
+from cnnlab.explain._embed import Embedding, embed, penultimate_features, project
+from cnnlab.explain._features import (
+    TopPatches,
+    feature_maps,
+    first_conv,
+    kernel_grid,
+    receptive_field,
+    top_patches,
+)
 from cnnlab.explain._gradient import deconvnet, guided_backprop, input_gradient, saliency
+from cnnlab.explain._maximize import MaximizeConfig, maximize
 from cnnlab.explain._occlusion import occlusion
+from cnnlab.explain._plot import heatmap, image_grid, overlay
 from cnnlab.explain._relu import ModifiedReLU
+from cnnlab.explain._sanity import SanityResult, cascading_randomization, parameter_layers, rank, spearman
 
 __all__ = [
+    "Embedding",
     "METHODS",
+    "MaximizeConfig",
     "ModifiedReLU",
+    "SanityResult",
+    "TopPatches",
     "cam",
+    "cascading_randomization",
     "deconvnet",
+    "embed",
     "explain",
+    "feature_maps",
+    "first_conv",
     "gradcam",
     "guided_backprop",
     "guided_gradcam",
+    "heatmap",
+    "image_grid",
     "input_gradient",
+    "kernel_grid",
     "layer_gradients",
+    "maximize",
     "model_state",
     "names",
     "normalize_maps",
     "occlusion",
+    "overlay",
+    "parameter_layers",
+    "penultimate_features",
+    "project",
+    "rank",
+    "receptive_field",
     "register_method",
     "resolve_layer",
     "resolve_target",
     "saliency",
+    "spearman",
     "target_scores",
+    "top_patches",
     "upsample",
 ]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Union
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from cnnlab._registry import Registry
 
-Target = Union[None, int, Sequence[int], Tensor, Callable[[Tensor], Tensor]]
+Target = int | Sequence[int] | Tensor | Callable[[Tensor], Tensor] | None
 
 METHODS: Registry[Callable[..., Tensor]] = Registry("explanation method")
 
