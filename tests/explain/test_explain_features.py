@@ -145,7 +145,9 @@ def test_cascading_randomization_decorrelates_gradcam():
     x = torch.rand(2, 1, 28, 28)
     res = explain.cascading_randomization(net, x, methods=("saliency", "gradcam"), max_steps=3,
                                           options={"gradcam": {"layer": "layer2"}})
-    assert res.steps[0] == "none" and res.steps[1] == "fc" and len(res.steps) == 4
+    order = explain.parameter_layers(net)
+    assert order[0] == "fc" and order[-1] == "conv1"  # output side first
+    assert res.steps[0] == "none" and res.steps[-1] == "conv1" and len(res.steps) == 4
     assert res.correlations.shape == (4, 2) and torch.all(res.correlations[0] == 1)
     assert res.correlations[-1].abs().max() < 0.9  # the fully randomised model explains differently
     ref = [scipy.stats.spearmanr(res.maps["gradcam"][0, i].flatten(), res.maps["gradcam"][-1, i].flatten()).statistic
