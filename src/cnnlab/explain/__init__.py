@@ -13,6 +13,7 @@ Example:
     >>> overlay = explain.overlay(x[0], maps[0])            # Tensor[3, 224, 224] in [0, 1]
 """
 
+from cnnlab.explain._api import ImageExplanation, explain_images
 from cnnlab.explain._cam import cam, gradcam, guided_gradcam, layer_gradients
 from cnnlab.explain._core import (
     METHODS,
@@ -44,6 +45,7 @@ from cnnlab.explain._sanity import SanityResult, cascading_randomization, parame
 
 __all__ = [
     "Embedding",
+    "ImageExplanation",
     "METHODS",
     "MaximizeConfig",
     "ModifiedReLU",
@@ -54,6 +56,7 @@ __all__ = [
     "deconvnet",
     "embed",
     "explain",
+    "explain_images",
     "feature_maps",
     "first_conv",
     "gradcam",
