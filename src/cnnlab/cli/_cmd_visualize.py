@@ -37,11 +37,12 @@ def run(args: argparse.Namespace) -> int:
     img = explain.maximize(model, target=target, steps=args.steps, lr=args.lr, l2=args.l2, jitter=args.jitter,
                            blur_every=args.blur_every, init=args.init, seed=args.seed)
     with torch.no_grad():
-        prob = model(img).float().softmax(-1)[0]
+        logits = model(img).float()[0]
+    prob = logits.softmax(-1)
     classes = model.cnnlab.classes
     path = save_image(img[0], args.out)
     name = classes[target] if classes else str(target)
-    print(f"class {target} ({name}): score {float(model(img)[0, target]):.3f}, prob {float(prob[target]):.3f}; "
+    print(f"class {target} ({name}): score {float(logits[target]):.3f}, prob {float(prob[target]):.3f}; "
           f"top-1 of the image: {classes[int(prob.argmax())] if classes else int(prob.argmax())}")
     print(f"image: {path}")
     return 0
