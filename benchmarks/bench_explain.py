@@ -7,9 +7,9 @@ depend on them), the median time of one batch for:
 - saliency / deconvnet / guided backprop: cnnlab vs Captum's Saliency / Deconvolution / GuidedBackprop;
 - Grad-CAM (+ bilinear upsampling to the input): cnnlab vs Captum's LayerGradCam + LayerAttribution.interpolate
   vs pytorch-grad-cam's GradCAM;
-- occlusion (window 32, stride 16, grey fill) on a few images: cnnlab vs Captum's Occlusion with the same
-  number of images per forward pass; and cnnlab's bf16 autocast mode, with the Spearman rank correlation of its
-  maps with the fp32 ones.
+- occlusion (window 32, stride 16; --quick: 64, 32; grey fill) on a few images: cnnlab vs Captum's Occlusion
+  with the same number of images per forward pass; and cnnlab's bf16 autocast mode, with the Spearman rank
+  correlation of its maps with the fp32 ones.
 
 Goals (on a GPU): saliency / guided / deconvnet within 1.05x of Captum; Grad-CAM >= 5x faster than
 pytorch-grad-cam and within 1.1x of Captum; occlusion no slower than Captum; bf16 occlusion >= 2x faster.
@@ -65,12 +65,30 @@ def build(name: str, device: torch.device) -> tuple[torch.nn.Module, torch.nn.Mo
     return m, m.act, "act"  # the head's ReLU6 output, the features that are pooled
 
 
-def bench_model(name, dev, ca, explain, GradCAM, ClassifierOutputTarget, batch, size, occ_n, warmup, repeat):
+class _Rows(dict):
+    """Table rows, printed as soon as they are measured (floors first, so the ratios can be read at once)."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__()
+        self.model = model
+
+    def __setitem__(self, label, value) -> None:
+        super().__setitem__(label, value)
+        ours, anchor_name, anchor = value
+        ratio = f"{ours / anchor:.3f}" if anchor else ""
+        floor = self.get("floor: forward" if label.startswith("occlusion") else "floor: fwd + bwd")
+        fl = f"{ours / floor[0]:.2f}" if floor else ""
+        print(f"{self.model:<18} {label:<22} {ours:>10.2f} {anchor_name or '':<24} "
+              f"{(f'{anchor:.2f}' if anchor else ''):>10} {ratio:>7} {fl:>8}", flush=True)
+
+
+def bench_model(name, dev, ca, explain, GradCAM, ClassifierOutputTarget, batch, size, occ_n, warmup, repeat,
+                occ_window=32, occ_stride=16):
     """Time every method on one model; prints table rows, returns the JSON record."""
     model, layer, layer_name = build(name, dev)
     x = torch.rand(batch, 3, size, size, device=dev)
     t = torch.randint(0, 1000, (batch,), device=dev)
-    rows = {}
+    rows = _Rows(name)
 
     def run(fn):
         return timeit(fn, dev, warmup=warmup, repeat=repeat)
@@ -111,18 +129,20 @@ def bench_model(name, dev, ca, explain, GradCAM, ClassifierOutputTarget, batch, 
 
     xo, to = x[:occ_n], t[:occ_n]
     per = 64  # occluded images per forward pass, for both libraries
-    occ_ours = run(lambda: explain.occlusion(model, xo, to, window=32, stride=16, fill=0.5, batch_size=per))
+    occ = {"window": occ_window, "stride": occ_stride, "fill": 0.5, "batch_size": per}
+    occ_ours = run(lambda: explain.occlusion(model, xo, to, **occ))
 
     def captum_occ():
-        return ca.Occlusion(model).attribute(xo, sliding_window_shapes=(3, 32, 32), strides=(3, 16, 16),
+        return ca.Occlusion(model).attribute(xo, sliding_window_shapes=(3, occ_window, occ_window),
+                                                 strides=(3, occ_stride, occ_stride),
                                              baselines=0.5, target=to, perturbations_per_eval=per // occ_n)
 
-    rows["occlusion 32/16"] = (occ_ours, "captum Occlusion", run(captum_occ))
+    rows[f"occlusion {occ_window}/{occ_stride}"] = (occ_ours, "captum Occlusion", run(captum_occ))
     half = torch.bfloat16
-    occ_bf16 = run(lambda: explain.occlusion(model, xo, to, window=32, stride=16, batch_size=per, dtype=half))
+    occ_bf16 = run(lambda: explain.occlusion(model, xo, to, **occ, dtype=half))
     rows["occlusion bf16"] = (occ_bf16, "cnnlab occlusion fp32", occ_ours)
-    m32 = explain.occlusion(model, xo, to, window=32, stride=16, batch_size=per)
-    m16 = explain.occlusion(model, xo, to, window=32, stride=16, batch_size=per, dtype=half)
+    m32 = explain.occlusion(model, xo, to, **occ)
+    m16 = explain.occlusion(model, xo, to, **occ, dtype=half)
     rho = float(explain.spearman(m16[:, :1], m32[:, :1]).mean())
 
     res = {}
@@ -132,8 +152,6 @@ def bench_model(name, dev, ca, explain, GradCAM, ClassifierOutputTarget, batch, 
         res[label.strip() + (" vs grad-cam" if label.endswith(" ") else "")] = {
             "ms": round(ours, 3), "anchor": anchor_name, "anchor_ms": round(anchor, 3) if anchor else None,
             "ratio": round(ratio, 3) if ratio else None, "x_floor": round(fl, 3)}
-        print(f"{name:<18} {label:<22} {ours:>10.2f} {anchor_name or '':<24} "
-              f"{(f'{anchor:.2f}' if anchor else ''):>10} {(f'{ratio:.3f}' if ratio else ''):>7} {fl:>8.2f}")
     res["occlusion bf16 spearman vs fp32"] = round(rho, 4)
     print(f"{name:<18} {'bf16 occlusion maps: Spearman rank correlation with fp32 = ' + f'{rho:.4f}'}")
     return res
@@ -167,16 +185,17 @@ def main() -> None:
     repeat = args.repeat or (3 if args.quick else 10)
     warmup = 1 if args.quick else 3
     torch.manual_seed(0)
-    results: dict = {"device": str(dev), "torch": torch.__version__, "batch": batch, "size": args.size,
-                     "occlusion_images": occ_n, "models": {}}
+    results: dict = {"quick": args.quick, "device": str(dev), "torch": torch.__version__, "batch": batch,
+                     "size": args.size, "occlusion_images": occ_n, "models": {}}
     header = f"{'model':<18} {'method':<22} {'cnnlab ms':>10} {'anchor':<24} {'anchor ms':>10} {'ratio':>7} " \
              f"{'x floor':>8}"
     print(f"device {dev}, batch {batch} at {args.size}x{args.size}, median of {repeat}")
     print(header)
     print("-" * len(header))
     for name in args.models:
+        window = 64 if args.quick else 32  # --quick: 36 windows per image instead of 169
         results["models"][name] = bench_model(name, dev, ca, explain, GradCAM, ClassifierOutputTarget, batch,
-                                              args.size, occ_n, warmup, repeat)
+                                              args.size, occ_n, warmup, repeat, window, window // 2)
     print("ratio = cnnlab / anchor (lower is faster); x floor = time / (forward + backward), occlusion: / forward")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
