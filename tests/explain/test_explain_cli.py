@@ -10,9 +10,9 @@ from cnnlab.cli import main
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    """A LeNet-5 trained for a few steps on Fashion-MNIST, saved as a checkpoint."""
+    """A LeNet-5 trained for a few steps on Fashion-MNIST images, saved as a checkpoint."""
     torch.manual_seed(0)
-    train = data.fashion_mnist("train").subset(slice(0, 2048))
+    train = data.fashion_mnist("test").subset(slice(0, 2048))  # the 10k split loads faster
     net = models.create("lenet5", activation="relu")
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     x, y = train.floats(), train.labels

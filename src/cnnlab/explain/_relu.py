@@ -50,8 +50,11 @@ class _ModifiedClamp(torch.autograd.Function):
         if ctx.rule == "deconvnet":
             return F.relu(g), None, None, None
         (out,) = ctx.saved_tensors
-        active = out > 0 if ctx.hi is None else (out > 0) & (out < ctx.hi)
-        return torch.where(active & (g > 0), g, torch.zeros((), dtype=g.dtype, device=g.device)), None, None, None
+        # relu(g) gated by the forward derivative, with the same fused kernels as ReLU / hardtanh backward
+        pos = F.relu(g)
+        if ctx.hi is None:
+            return torch.ops.aten.threshold_backward(pos, out, 0), None, None, None
+        return torch.ops.aten.hardtanh_backward(pos, out, 0.0, ctx.hi), None, None, None
 
 
 def _number(v: Any) -> float | None:
