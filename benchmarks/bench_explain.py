@@ -1,7 +1,7 @@
 """Benchmark of cnnlab.explain: each method against Captum and pytorch-grad-cam, timed in the same run.
 
-Measures, per model (torchvision ResNet-50 and cnnlab's EfficientNet-Lite0, random weights: speed does not
-depend on them), the median time of one batch for:
+Measures, per model (torchvision ResNet-50 with random weights and cnnlab's EfficientNet-Lite0 with its ImageNet
+weights when installed; speed does not depend on them), the median time of one batch for:
 
 - the floors: a forward pass; a forward + backward pass to the input (plain autograd);
 - saliency / deconvnet / guided backprop: cnnlab vs Captum's Saliency / Deconvolution / GuidedBackprop;
@@ -61,7 +61,11 @@ def build(name: str, device: torch.device) -> tuple[torch.nn.Module, torch.nn.Mo
         return m, m.layer4, "layer4"
     from cnnlab import models
 
-    m = models.create("efficientnet_lite0").to(device).eval()
+    try:  # the real weights: with random ones the logits are nearly flat and bf16 occlusion drops rank to noise
+        m = models.create("efficientnet_lite0", weights="imagenet")
+    except (FileNotFoundError, ImportError):
+        m = models.create("efficientnet_lite0")
+    m = m.to(device).eval()
     return m, m.act, "act"  # the head's ReLU6 output, the features that are pooled
 
 
