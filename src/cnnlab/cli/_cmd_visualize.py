@@ -1,0 +1,48 @@
+"""cnnlab visualize: the image a network finds most typical of a class (activation maximisation)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("visualize", help="synthesise the image that maximises a class score",
+                       description="Gradient ascent on an image to maximise a class score (pre-softmax), with "
+                       "L2 decay, jitter and blur (Simonyan et al. 2014; Yosinski et al. 2015).")
+    p.add_argument("model", metavar="MODEL", help="registry name or checkpoint directory")
+    p.add_argument("--class", dest="cls", required=True, help="class index or name")
+    p.add_argument("--out", required=True, help="output PNG")
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--lr", type=float, default=0.02)
+    p.add_argument("--l2", type=float, default=1e-3, help="L2 decay per step towards grey")
+    p.add_argument("--jitter", type=int, default=2)
+    p.add_argument("--blur-every", type=int, default=4)
+    p.add_argument("--init", choices=("zero", "noise"), default="zero")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from cnnlab import explain, models
+    from cnnlab.cli._cmd_explain import parse_target
+    from cnnlab.report import save_image
+
+    if not str(args.out).lower().endswith(".png"):
+        raise ValueError(f"--out must be a .png file, got {args.out!r}")
+    model = models.load(args.model, map_location=args.device)
+    target = parse_target(args.cls, model.cnnlab.classes)
+    img = explain.maximize(model, target=target, steps=args.steps, lr=args.lr, l2=args.l2, jitter=args.jitter,
+                           blur_every=args.blur_every, init=args.init, seed=args.seed)
+    with torch.no_grad():
+        logits = model(img).float()[0]
+    prob = logits.softmax(-1)
+    classes = model.cnnlab.classes
+    path = save_image(img[0], args.out)
+    name = classes[target] if classes else str(target)
+    print(f"class {target} ({name}): score {float(logits[target]):.3f}, prob {float(prob[target]):.3f}; "
+          f"top-1 of the image: {classes[int(prob.argmax())] if classes else int(prob.argmax())}")
+    print(f"image: {path}")
+    return 0
