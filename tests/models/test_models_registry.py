@@ -112,3 +112,25 @@ def test_model_table_counts_match_real_models():
     assert set(rows) == set(models.names())
     assert rows["resnet50"]["params"] == _count(models.create("resnet50"))
     assert rows["efficientnet_lite0"]["weights"] == ["imagenet"]
+
+
+def test_frozen_restores_modes_and_flags_also_on_error():
+    m = models.create("resnet_small")
+    m.layer1.eval()  # mixed modes must come back as they were
+    m.fc.weight.requires_grad_(False)
+    before = [(mod.training) for mod in m.modules()], [p.requires_grad for p in m.parameters()]
+    try:
+        with models.frozen(m):
+            assert not any(mod.training for mod in m.modules())
+            assert not any(p.requires_grad for p in m.parameters())
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    assert ([mod.training for mod in m.modules()], [p.requires_grad for p in m.parameters()]) == before
+
+
+def test_last_module_name():
+    m = models.create("resnet_small")
+    assert models.last_module_name(m, torch.nn.Linear) == "fc"
+    assert models.last_conv_name(m) == "layer3.2.conv2"
+    assert models.last_module_name(m, torch.nn.LSTM) is None

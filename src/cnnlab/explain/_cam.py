@@ -119,10 +119,12 @@ def cam(model: nn.Module, inputs: Tensor, target: Target = None, *, layer: nn.Mo
 
 
 def _last(model: nn.Module, kind: type) -> nn.Module:
-    found = [m for m in model.modules() if isinstance(m, kind)]
-    if not found:
+    from cnnlab.models import last_module_name
+
+    name = last_module_name(model, kind)
+    if name is None:
         raise ValueError(f"CAM needs an {kind.__name__} in the model; this one has none (use gradcam)")
-    return found[-1]
+    return model.get_submodule(name)
 
 
 @register_method("guided-gradcam", kind="pixel")

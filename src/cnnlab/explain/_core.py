@@ -142,25 +142,16 @@ def model_state(model: nn.Module, *, eval_mode: bool = True) -> Iterator[list]:
     cleared, each module's ``training`` flag and each parameter's ``requires_grad`` are restored, also
     when the block raises. Freezing the parameters means the backward pass computes no weight gradients.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    training = [(m, m.training) for m in model.modules()]
-    grads = [(p, p.requires_grad) for p in model.parameters()]
+    from cnnlab.models import frozen
+
     handles: list = []
-    try:
-        if eval_mode:
-            model.eval()
-        for p, _ in grads:
-            p.requires_grad_(False)
-        yield handles
-    finally:
-        for h in handles:
-            h.remove()
-        handles.clear()
-        for m, flag in training:
-            m.training = flag
-        for p, flag in grads:
-            p.requires_grad_(flag)
+    with frozen(model, eval_mode=eval_mode):
+        try:
+            yield handles
+        finally:
+            for h in handles:
+                h.remove()
+            handles.clear()
 
 
 def capture_layer(layer: nn.Module, store: dict[str, Tensor], *, grad: bool) -> Any:

@@ -19,6 +19,7 @@ from cnnlab.models._api import (
     default_stats,
     info,
     last_conv_name,
+    last_module_name,
     model_table,
     names,
     register_model,
@@ -32,6 +33,7 @@ from cnnlab.models._checkpoint import (
 )
 from cnnlab.models._efficientnet import imagenet_categories, same_padding
 from cnnlab.models._predict import Prediction, predict, preprocess
+from cnnlab.models._state import frozen
 
 __all__ = [
     "MODELS",
@@ -42,9 +44,11 @@ __all__ = [
     "atomic_write_bytes",
     "create",
     "default_stats",
+    "frozen",
     "imagenet_categories",
     "info",
     "last_conv_name",
+    "last_module_name",
     "model_table",
     "load",
     "load_checkpoint",

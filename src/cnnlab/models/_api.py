@@ -246,12 +246,18 @@ def model_table() -> list[dict[str, Any]]:
     return rows
 
 
-def last_conv_name(model: nn.Module) -> str:
-    """Dotted name of the last ``nn.Conv2d`` in registration order (the default layer for CAM methods)."""
+def last_module_name(model: nn.Module, kind: type[nn.Module] | tuple[type[nn.Module], ...]) -> str | None:
+    """Dotted name of the last module of type ``kind`` in registration order, or ``None`` if there is none."""
     name = None
     for n, m in model.named_modules():
-        if isinstance(m, nn.Conv2d):
+        if isinstance(m, kind):
             name = n
+    return name
+
+
+def last_conv_name(model: nn.Module) -> str:
+    """Dotted name of the last ``nn.Conv2d`` in registration order (the default layer for CAM methods)."""
+    name = last_module_name(model, nn.Conv2d)
     if name is None:
         raise ValueError("model has no nn.Conv2d layer")
     return name

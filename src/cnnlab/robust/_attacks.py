@@ -24,8 +24,8 @@ eval mode. Both are restored on return, also when the call raises.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import torch
@@ -52,26 +52,12 @@ def get(name: str) -> Callable[..., Tensor]:
     return ATTACKS.lookup(name)
 
 
-@contextmanager
-def attack_mode(model: nn.Module, *, eval_mode: bool = True) -> Iterator[nn.Module]:
-    """Inside the block parameters need no gradient and (with ``eval_mode``) every module is in eval mode.
+def attack_mode(model: nn.Module, *, eval_mode: bool = True) -> AbstractContextManager[nn.Module]:
+    """Inside the block parameters need no gradient and (with ``eval_mode``) every module is in eval mode;
+    everything is restored on exit, also when the block raises (see :func:`cnnlab.models.frozen`)."""
+    from cnnlab.models import frozen
 
-    Each module's ``training`` flag and each parameter's ``requires_grad`` are restored on exit, also when
-    the block raises (a model with some modules frozen in eval mode keeps them so).
-    """
-    modes = [(m, m.training) for m in model.modules()]
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    try:
-        if eval_mode:
-            model.eval()
-        for p, _ in flags:
-            p.requires_grad_(False)
-        yield model
-    finally:
-        for p, f in flags:
-            p.requires_grad_(f)
-        for m, t in modes:
-            m.training = t
+    return frozen(model, eval_mode=eval_mode)
 
 
 def check_inputs(images: Tensor, labels: Tensor, *, eps: float | None = None, norm: str = "linf") -> None:

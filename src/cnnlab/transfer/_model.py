@@ -10,15 +10,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnlab.models import ModelCard, create, load
+from cnnlab.models import ModelCard, create, last_module_name, load
 
 
 def head_name(model: nn.Module) -> str:
     """Dotted name of the classifier: the last ``nn.Linear`` in registration order."""
-    name = None
-    for n, m in model.named_modules():
-        if isinstance(m, nn.Linear):
-            name = n
+    name = last_module_name(model, nn.Linear)
     if name is None:
         raise ValueError("model has no nn.Linear classifier to replace")
     return name
