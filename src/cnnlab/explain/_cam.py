@@ -10,6 +10,7 @@ from cnnlab.explain._core import (
     capture_layer,
     check_inputs,
     model_state,
+    prepare_target,
     register_method,
     resolve_layer,
     resolve_target,
@@ -30,6 +31,7 @@ def layer_gradients(model: nn.Module, inputs: Tensor, target: Target, layer: nn.
     """The activation ``A`` of ``layer`` and ``d score / d A`` (both ``Tensor[N, K, h, w]``); the backward
     pass stops at the layer."""
     check_inputs(inputs)
+    target = prepare_target(target, inputs.device)
     mod = resolve_layer(model, layer)
     store: dict[str, Tensor] = {}
     with model_state(model) as handles:

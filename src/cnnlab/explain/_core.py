@@ -85,11 +85,43 @@ def target_scores(output: Tensor, target: Target) -> Tensor:
     return output.gather(1, idx[:, None]).squeeze(1)
 
 
-def resolve_target(output: Tensor, target: Target) -> Tensor:
+class CheckedClasses:
+    """Class indices already on the device with their range read once (see :func:`prepare_target`)."""
+
+    def __init__(self, t: Tensor, lo: int, hi: int) -> None:
+        self.t, self.lo, self.hi = t, lo, hi
+
+
+def prepare_target(target: Target, device: torch.device) -> Target | CheckedClasses:
+    """Move per-sample class targets to ``device`` and read their range *before* the forward pass.
+
+    Validating after the forward would need host syncs that stall the queue between forward and backward; here
+    the one sync (a CPU tensor or list needs none) happens while the device is idle. Other targets pass through.
+    """
+    if target is None or callable(target) and not isinstance(target, Tensor) or isinstance(target, (int, bool)):
+        return target
+    t = torch.as_tensor(target)
+    if t.is_floating_point() or t.is_complex():
+        raise TypeError(f"target must hold integer classes, got dtype {t.dtype}")
+    t = t.long().reshape(-1)
+    if not t.numel():
+        return target
+    lo, hi = torch.stack(torch.aminmax(t)).tolist()  # one transfer; none for a CPU tensor
+    return CheckedClasses(t.to(device, non_blocking=True), lo, hi)
+
+
+def resolve_target(output: Tensor, target: Target | CheckedClasses) -> Tensor:
     """Per-sample class indices ``Tensor[N]`` (long, on the output's device) for a class target."""
     n, k = output.shape[0], output.shape[-1]
     if target is None:
         return output.detach().argmax(-1)
+    if isinstance(target, CheckedClasses):
+        if target.lo < 0 or target.hi >= k:
+            raise ValueError(f"target classes must be in [0, {k - 1}], got values from {target.lo} to {target.hi}")
+        t = target.t.expand(n) if target.t.numel() == 1 else target.t
+        if t.shape != (n,):
+            raise ValueError(f"target must have one class per sample ({n}), got {t.numel()}")
+        return t
     if isinstance(target, bool):
         raise TypeError(f"target must be an int, a sequence/tensor of ints or a callable, got {target!r}")
     if isinstance(target, int):

@@ -7,7 +7,14 @@ import contextlib
 import torch
 from torch import Tensor, nn
 
-from cnnlab.explain._core import Target, check_inputs, model_state, register_method, target_scores
+from cnnlab.explain._core import (
+    Target,
+    check_inputs,
+    model_state,
+    prepare_target,
+    register_method,
+    target_scores,
+)
 from cnnlab.explain._relu import ModifiedReLU
 
 
@@ -15,6 +22,7 @@ def input_gradient(model: nn.Module, inputs: Tensor, target: Target = None, *, r
     """``d score / d inputs``, ``Tensor[N, C, H, W]``; ``rule`` = ``"deconvnet"`` / ``"guided"`` changes the
     backward of every ReLU-like operation (see :mod:`cnnlab.explain._relu`)."""
     check_inputs(inputs)
+    target = prepare_target(target, inputs.device)
     with model_state(model):
         x = inputs.detach().clone().requires_grad_(True)
         mode = ModifiedReLU(rule) if rule is not None else contextlib.nullcontext()
