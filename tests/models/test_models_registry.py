@@ -134,3 +134,16 @@ def test_last_module_name():
     assert models.last_module_name(m, torch.nn.Linear) == "fc"
     assert models.last_conv_name(m) == "layer3.2.conv2"
     assert models.last_module_name(m, torch.nn.LSTM) is None
+
+
+def test_atomic_write_gives_normal_permissions(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        models.atomic_write_bytes(tmp_path / "sub" / "f.bin", b"abc")
+        assert (tmp_path / "sub" / "f.bin").read_bytes() == b"abc"
+        assert (os.stat(tmp_path / "sub" / "f.bin").st_mode & 0o777) == 0o644
+        assert not [f for f in os.listdir(tmp_path / "sub") if f.startswith(".")]  # no temporary file left
+    finally:
+        os.umask(mask)
