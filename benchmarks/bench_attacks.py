@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,24 +26,9 @@ import torch
 import torch.nn.functional as F
 import torchattacks
 import torchvision
+from _timing import median_seconds as timeit
 
 from cnnlab import robust
-
-
-def timeit(fn, device: str, repeats: int, warmup: int = 1) -> float:
-    """Median seconds of ``fn()`` over ``repeats`` after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def floor_step(model, x, y):

@@ -23,33 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 import warnings
 from pathlib import Path
 
 import torch
+from _timing import median_seconds
 
 warnings.filterwarnings("ignore")
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def timeit(fn, device: torch.device, *, warmup: int, repeat: int) -> float:
-    """Median milliseconds of ``fn()`` after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    sync(device)
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        sync(device)
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
 
 
 def build(name: str, device: torch.device) -> tuple[torch.nn.Module, torch.nn.Module, str]:
@@ -95,7 +75,7 @@ def bench_model(name, dev, ca, explain, GradCAM, ClassifierOutputTarget, batch, 
     rows = _Rows(name)
 
     def run(fn):
-        return timeit(fn, dev, warmup=warmup, repeat=repeat)
+        return 1e3 * median_seconds(fn, dev, repeats=repeat, warmup=warmup)  # ms
 
     with torch.no_grad():
         fwd = run(lambda: model(x))

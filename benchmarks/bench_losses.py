@@ -20,29 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _timing import median_seconds
 from torchvision.ops import sigmoid_focal_loss as tv_sigmoid_focal_loss
 
 from cnnlab import losses, transfer
-
-
-def _timeit(fn, *, repeats: int, warmup: int, sync=lambda: None) -> float:
-    """Median milliseconds of ``fn()`` over ``repeats`` runs after ``warmup`` runs."""
-    for _ in range(warmup):
-        fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
 
 
 def _fwd_bwd(loss_fn, logits, targets):
@@ -62,7 +47,6 @@ def main(argv: list[str] | None = None) -> dict:
     repeats = args.repeats or (5 if args.quick else 20)
     warmup = 1 if args.quick else 3
     device = torch.device(args.device)
-    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     n_cls, k_cls = (2048, 1000) if args.quick else (8192, 1000)
     n_det, k_det = (16384, 80) if args.quick else (65536, 80)
     g = torch.Generator().manual_seed(0)
@@ -73,7 +57,7 @@ def main(argv: list[str] | None = None) -> dict:
     t_bce = torch.rand(n_cls, k_cls, generator=g).to(device)
 
     def t(fn):
-        return _timeit(fn, repeats=repeats, warmup=warmup, sync=sync)
+        return 1e3 * median_seconds(fn, device, repeats=repeats, warmup=warmup)  # ms
 
     floor = t(_fwd_bwd(F.cross_entropy, x_cls, y_cls))
     rows = []

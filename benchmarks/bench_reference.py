@@ -17,29 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from _timing import median_seconds
 
 from cnnlab import reference as ref
-
-
-def _timeit(fn, *, repeats: int, warmup: int, sync=lambda: None) -> float:
-    """Median milliseconds of ``fn()`` over ``repeats`` runs after ``warmup`` runs."""
-    for _ in range(warmup):
-        fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -55,7 +40,6 @@ def main(argv: list[str] | None = None) -> dict:
     repeats = args.repeats or (3 if args.quick else 10)
     warmup = 1 if args.quick else 2
     device = torch.device(args.device)
-    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
 
     rng = np.random.default_rng(0)
     n, c, s = args.batch, args.channels, args.size
@@ -97,12 +81,15 @@ def main(argv: list[str] | None = None) -> dict:
     err = {"y": rel(ref.conv2d(x, w, b, padding="same"), F.conv2d(xt, wt, bt, padding=1)),
            "dx": rel(grads.dx, xt.grad), "dw": rel(grads.dw, wt.grad)}
 
+    def ms(fn, dev="cpu"):  # the reference engine runs on the CPU whatever --device says
+        return 1e3 * median_seconds(fn, dev, repeats=repeats, warmup=warmup)
+
     rows = {
-        "torch forward (floor)": _timeit(torch_forward, repeats=repeats, warmup=warmup, sync=sync),
-        "torch forward+backward": _timeit(torch_forward_backward, repeats=repeats, warmup=warmup, sync=sync),
-        "reference forward": _timeit(ref_forward, repeats=repeats, warmup=warmup),
-        "reference backward": _timeit(ref_backward, repeats=repeats, warmup=warmup),
-        "reference forward+backward": _timeit(ref_forward_backward, repeats=repeats, warmup=warmup),
+        "torch forward (floor)": ms(torch_forward, device),
+        "torch forward+backward": ms(torch_forward_backward, device),
+        "reference forward": ms(ref_forward),
+        "reference backward": ms(ref_backward),
+        "reference forward+backward": ms(ref_forward_backward),
     }
     anchor = rows["torch forward+backward"]
     floor = rows["torch forward (floor)"]

@@ -12,28 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 import warnings
 from pathlib import Path
 
 import torch
 import torchvision
-
-
-def timed(fn, device: str, repeats: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from _timing import median_seconds as timed
 
 
 def bench_one(name: str, device: str, repeats: int, real: bool) -> dict:

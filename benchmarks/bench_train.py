@@ -32,6 +32,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _timing import synchronize as sync
 from torch import nn
 
 from cnnlab import data, models, train
@@ -58,11 +59,6 @@ class ReferenceNet(nn.Module):
         x = F.relu(self.fc1(x))
         x = self.dropout2(x)
         return F.log_softmax(self.fc2(x), dim=1)
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def reference_run(tr, te, device, target, max_epochs, seed=1):
