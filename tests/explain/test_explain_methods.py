@@ -91,6 +91,28 @@ def test_occlusion_equals_a_slow_loop_and_bf16_ranks_alike():
     assert explain.spearman(half, ours).min() > 0.9
 
 
+class _ViewNet(torch.nn.Module):
+    """Flattens with .view(), which a channels-last feature map cannot take."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.fc = torch.nn.Conv2d(1, 4, 3), torch.nn.Linear(4 * 26 * 26, 10)
+
+    def forward(self, x):
+        f = torch.relu(self.conv(x))
+        return self.fc(f.view(f.shape[0], -1))
+
+
+@pytest.mark.parametrize("net", [MODELS["resnet_small"](), _ViewNet()], ids=["resnet_small", "view"])
+def test_occlusion_channels_last_batches_give_the_same_maps(net):
+    net.eval()
+    x, t = torch.rand(2, 1, 28, 28), torch.tensor([1, 7])
+    plain = explain.occlusion(net, x, t, window=7, stride=3, channels_last=False, batch_size=16)
+    fast = explain.occlusion(net, x, t, window=7, stride=3, batch_size=16)  # _ViewNet falls back after one pass
+    torch.testing.assert_close(fast, plain, rtol=1e-4, atol=1e-5)
+    assert next(net.parameters()).is_contiguous()  # the model itself is untouched
+
+
 def test_upsample_and_normalize_helpers():
     m = torch.arange(4.0).view(1, 1, 2, 2)
     up = explain.upsample(m, (4, 4))

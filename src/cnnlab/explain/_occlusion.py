@@ -30,7 +30,7 @@ def _window_masks(size: int, window: int, stride: int, device: torch.device) -> 
 @register_method("occlusion", kind="pixel")
 def occlusion(model: nn.Module, inputs: Tensor, target: Target = None, *, window: int | Sequence[int] = 16,
               stride: int | Sequence[int] | None = None, fill: float | Tensor = 0.5, batch_size: int = 256,
-              dtype: torch.dtype | None = None) -> Tensor:
+              dtype: torch.dtype | None = None, channels_last: bool = True) -> Tensor:
     """Occlusion sensitivity (Zeiler & Fergus 2014): slide a ``window`` patch of ``fill`` over the image with
     ``stride``; each pixel gets the mean drop of the class score over the windows covering it; the last window in a
     row or column is clipped at the border, so every pixel is covered when ``stride <= window`` (pixels no
@@ -44,6 +44,10 @@ def occlusion(model: nn.Module, inputs: Tensor, target: Target = None, *, window
             batches of this size.
         dtype: e.g. ``torch.bfloat16`` runs the forward passes under autocast (faster on GPUs, a little
             less exact); the map is float32.
+        channels_last: run the forward passes on channels-last batches (the model itself is not changed):
+            oneDNN and cuDNN convolutions are faster in that layout, and the maps are the same to float
+            rounding. A model that cannot take them (a ``.view`` on its features) falls back to the default
+            layout after its first failed pass.
 
     Returns:
         ``Tensor[N, C, H, W]`` (the same value in every channel).
@@ -73,9 +77,19 @@ def occlusion(model: nn.Module, inputs: Tensor, target: Target = None, *, window
     ny, nx = rows.shape[0], cols.shape[0]
     per = max(1, batch_size // n)  # windows per forward pass
     autocast = torch.autocast(dev.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+    layout = [torch.channels_last] if channels_last else []
+
+    def forward(batch: Tensor) -> Tensor:
+        if layout:
+            try:
+                return model(batch.contiguous(memory_format=layout[0]))
+            except RuntimeError:  # e.g. a .view() of NCHW-contiguous features: the default layout from now on
+                layout.clear()
+        return model(batch)
+
     drops = []
     with model_state(model), torch.no_grad(), autocast:
-        out = model(x)
+        out = forward(x)
         if callable(target) and not isinstance(target, Tensor):
             cls, base = None, target_scores(out, target).float()
         else:
@@ -85,7 +99,7 @@ def occlusion(model: nn.Module, inputs: Tensor, target: Target = None, *, window
             p = torch.arange(p0, min(p0 + per, ny * nx), device=dev)
             mask = rows[p // nx][:, :, None] & cols[p % nx][:, None, :]  # (B, H, W)
             occluded = torch.where(mask[None, :, None], fill_t, x[:, None]).flatten(0, 1)  # (N * B, C, H, W)
-            o = model(occluded)
+            o = forward(occluded)
             t = target if cls is None else cls.repeat_interleave(len(p))
             drops.append(base[:, None] - target_scores(o, t).float().view(n, len(p)))
     d = torch.cat(drops, 1).view(n, ny, nx)
