@@ -155,6 +155,10 @@ def test_every_small_family_transfers(name):
     ({"resize": 2}, "resize must be"),
     ({"lr": 0.0}, "lr must be positive"),
     ({"subset": 0}, "subset must be"),
+    ({"backbone_lr_mult": -0.1}, "backbone_lr_mult must be >= 0"),
+    ({"optimizer": "lbfgs"}, "optimizer must be one of"),
+    ({"warmup_steps": -1}, "warmup_steps must be >= 0"),
+    ({"bn_recalibrate": -1}, "bn_recalibrate must be >= 0"),
 ])
 def test_bad_config_raises(bad, message):
     with pytest.raises(ValueError, match=message):

@@ -10,6 +10,7 @@ from torch import nn
 
 from cnnlab import data, models, transfer
 from cnnlab.cli import main
+from cnnlab.train import evaluate
 
 
 @pytest.fixture
@@ -73,7 +74,7 @@ def test_linear_probe_on_imagenet_features_beats_chance_on_digits(tmp_path):
     assert r.eval_accuracy > 0.6  # chance is 0.1
     assert r.trainable_params == 1280 * 10 + 10 and r.extra["feature_dim"] == 1280
     back = models.load_checkpoint(r.checkpoint)
-    assert transfer.evaluate_accuracy(back, test)["accuracy"] == pytest.approx(r.eval_accuracy)
+    assert evaluate(back, test).accuracy == pytest.approx(r.eval_accuracy)
     meta = models.read_checkpoint_meta(r.checkpoint)
     assert meta["extra"]["transfer"]["config"]["mode"] == "linear"
     assert meta["card"]["kwargs"]["input_adapter"]["size"] == [24, 24]
@@ -89,6 +90,31 @@ def test_finetune_from_a_checkpoint_learns(tmp_path, tiny_net):
     losses = [h["train_loss"] for h in r.history]
     assert len(r.history) == 3 and losses[-1] < losses[0]
     assert r.eval_accuracy > 0.15  # chance is 0.1
+
+
+def test_freeze_and_finetune_train_through_fit_with_a_slower_backbone(tiny_net):
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    ds = transfer.stratified_subset(data.digits("train"), 40)
+    cfg = transfer.TransferConfig(mode="freeze:1", resize=None, epochs=2, lr=1e-2, backbone_lr_mult=0.25,
+                                  batch_size=16, warmup_steps=2)
+    seen = []
+    handle = register_optimizer_step_pre_hook(
+        lambda opt, args, kwargs: seen.append([(g["lr"], g["params"]) for g in opt.param_groups]))
+    try:
+        r = transfer.transfer(tiny_net, ds, config=cfg)
+    finally:
+        handle.remove()
+    tc = r.extra["train"]
+    assert tc["lr_multipliers"] == {"": 0.25, "fc": 1.0} and tc["schedule"] == "onecycle"
+    assert tc["warmup_fraction"] == 0.5 and tc["bn_recalibrate"] == 512  # 2 of 4 steps (40 // 16 per epoch)
+    assert len(seen) == 4 and len(r.history) == 2 and "eval_acc" not in r.history[0]
+    trainable = [p for p in r.model.parameters() if p.requires_grad]
+    for (backbone_lr, backbone), (head_lr, head) in seen:
+        assert backbone_lr == pytest.approx(0.25 * head_lr)
+        assert head == list(r.model.fc.parameters()) and len(backbone) + 2 == len(trainable)
+    assert seen[0][1][0] == pytest.approx(1e-2 / 25) and seen[1][1][0] == pytest.approx(1e-2)  # warm-up, peak
+    assert sum(p.numel() for p in trainable) == r.trainable_params and r.frozen_params > 0
 
 
 def test_stratified_subset_keeps_class_proportions():

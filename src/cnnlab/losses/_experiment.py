@@ -80,9 +80,8 @@ def imbalance_experiment(dataset: str = "fashion-mnist", *, ratio: float = 100.0
     """
     from cnnlab import models
     from cnnlab.losses._api import resolve
-    from cnnlab.train import TrainConfig, fit
+    from cnnlab.train import TrainConfig, evaluate, fit
     from cnnlab.transfer._api import stratified_subset
-    from cnnlab.transfer._loop import evaluate_accuracy
 
     train_all = load_dataset(dataset, "train", data_dir=data_dir)
     test = load_dataset(dataset, "test", data_dir=data_dir)
@@ -107,10 +106,10 @@ def imbalance_experiment(dataset: str = "fashion-mnist", *, ratio: float = 100.0
                              weight_decay=1e-4, schedule="cosine", seed=seed, device=device, progress=False,
                              tensorboard=False)
         fit(net, train, None, config, loss_fn=fn)
-        ev = evaluate_accuracy(net, test, device=device)
-        rec = ev["per_class_recall"]
-        rows.append({"loss": name, "options": options, "accuracy": round(ev["accuracy"], 4),
-                     "balanced_accuracy": round(ev["balanced_accuracy"], 4),
+        ev = evaluate(net, test, batch_size=256)
+        rec = ev.per_class_accuracy.tolist()  # recall of each class (NaN where the test set has none)
+        rows.append({"loss": name, "options": options, "accuracy": round(ev.accuracy, 4),
+                     "balanced_accuracy": round(float(ev.per_class_accuracy.nanmean()), 4),
                      "minority_recall": round(sum(rec[i] for i in minority) / max(1, len(minority)), 4),
                      "rarest_recall": round(rec[k - 1], 4),
                      "majority_recall": round(sum(rec[i] for i in majority) / max(1, len(majority)), 4),

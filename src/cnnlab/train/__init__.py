@@ -19,10 +19,11 @@ from cnnlab.train._evaluate import (
     evaluate,
     metrics_from_logits,
     predict_logits,
+    recalibrate_bn,
     save_confusion_png,
 )
 from cnnlab.train._fit import EpochStats, History, TrainingDiverged, epoch_order, fit, split_validation
-from cnnlab.train._optim import build_optimizer, build_scheduler, init_weights, lr_factor, resolve_loss
+from cnnlab.train._optim import build_optimizer, build_scheduler, init_weights, lr_factor, lr_groups, resolve_loss
 from cnnlab.train._run import RunResult, evaluate_checkpoint, launch_distributed, load_run_data, run_training
 from cnnlab.train._state import latest_state_dir, load_train_state
 
@@ -53,9 +54,11 @@ __all__ = [
     "load_run_data",
     "load_train_state",
     "lr_factor",
+    "lr_groups",
     "metrics_from_logits",
     "pca_lighting",
     "predict_logits",
+    "recalibrate_bn",
     "resolve_loss",
     "rgb_pca",
     "run_training",

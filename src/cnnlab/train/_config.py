@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from typing import Any
 
 OPTIMIZERS = ("sgd", "rmsprop", "adagrad", "adam", "adamw", "adadelta")
@@ -22,6 +23,11 @@ class TrainConfig:
         optimizer: ``"sgd"`` (momentum, Nesterov), ``"rmsprop"``, ``"adagrad"``, ``"adam"``, ``"adamw"``,
             ``"adadelta"``.
         lr: learning rate (the peak rate of the one-cycle schedule).
+        lr_multipliers: optimiser parameter groups: ``{module-name prefix: multiplier of lr}``, e.g.
+            ``{"features": 0.1}`` (a pretrained backbone learning at a tenth of the new head's rate). A parameter
+            takes the multiplier of the longest key that is its dotted name or a prefix of it ending at a dot
+            (``"features"`` matches ``features.0.weight``, not ``features2.weight``; ``""`` matches every
+            parameter); 1.0 when no key matches. Every schedule scales each group's rate by the same factor.
         momentum: SGD / RMSProp momentum.
         nesterov: Nesterov momentum for SGD.
         weight_decay: L2 penalty (decoupled for AdamW).
@@ -52,12 +58,19 @@ class TrainConfig:
         progress: show a progress bar on stderr (only when it is a terminal).
         tensorboard: write TensorBoard logs when ``tensorboard`` is installed and ``out_dir`` is set.
         max_steps: stop after this many optimiser steps in total (0 = no limit); for tests and smoke runs.
+        bn_recalibrate: at the end of every epoch, before validation, recompute the running statistics of the
+            batch-norm layers in use as the plain mean over the first this many training images ("precise BN",
+            :func:`cnnlab.train.recalibrate_bn`; 0 = off). For short fine-tuning runs of networks with a slow
+            BN momentum, whose running statistics still describe the source data.
+
+    Only parameters with ``requires_grad=True`` are given to the optimiser.
     """
 
     epochs: int = 10
     batch_size: int = 128
     optimizer: str = "sgd"
     lr: float = 0.05
+    lr_multipliers: dict[str, float] = field(default_factory=dict)
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 5e-4
@@ -89,11 +102,14 @@ class TrainConfig:
     progress: bool = True
     tensorboard: bool = True
     max_steps: int = 0
+    bn_recalibrate: int = 0
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)  # type: ignore[assignment]
         if self.out_dir is not None:
             self.out_dir = str(self.out_dir)
+        if isinstance(self.lr_multipliers, dict):
+            self.lr_multipliers = dict(self.lr_multipliers)  # a copy: replace() must not share it
         self.validate()
 
     def validate(self) -> None:
@@ -102,7 +118,8 @@ class TrainConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        for name in ("patience", "checkpoint_every", "num_threads", "max_steps", "step_epochs", "crop_padding"):
+        for name in ("patience", "checkpoint_every", "num_threads", "max_steps", "step_epochs", "crop_padding",
+                     "bn_recalibrate"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
@@ -112,6 +129,14 @@ class TrainConfig:
         _choice("amp_dtype", self.amp_dtype, AMP_DTYPES)
         if not (isinstance(self.lr, (int, float)) and self.lr > 0):
             raise ValueError(f"lr must be positive, got {self.lr!r}")
+        if not isinstance(self.lr_multipliers, dict):
+            raise ValueError(f"lr_multipliers must be a dict of module-name prefix -> number, "
+                             f"got {self.lr_multipliers!r}")
+        for k, v in self.lr_multipliers.items():
+            if not isinstance(k, str):
+                raise ValueError(f"lr_multipliers keys must be module-name prefixes (strings), got {k!r}")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise ValueError(f"lr_multipliers[{k!r}] must be a number >= 0, got {v!r}")
         for name, lo, hi in (("momentum", 0, 1), ("label_smoothing", 0, 1), ("val_fraction", 0, 0.9),
                              ("warmup_fraction", 0, 1), ("step_gamma", 0, 1)):
             v = getattr(self, name)

@@ -1,4 +1,5 @@
-"""Evaluation: accuracy, per-class accuracy, confusion matrix and loss of a model on a labelled dataset."""
+"""Evaluation: accuracy, per-class accuracy, confusion matrix and loss of a model on a labelled dataset; batch-norm
+statistics recomputed before evaluating ("precise BN")."""
 
 from __future__ import annotations
 
@@ -75,6 +76,49 @@ def predict_logits(model: nn.Module, data: ImageTensors | Tensor, *, batch_size:
         return torch.cat(out)
     finally:
         model.train(was_training)
+
+
+@torch.no_grad()
+def recalibrate_bn(model: nn.Module, images: Tensor, *, batch_size: int = 128,
+                   device: str | torch.device | None = None) -> int:
+    """Recompute the running statistics of every batch-norm layer in use as the plain average over ``images``
+    ("precise BN", Wu & Johnson 2021); returns how many layers were recalibrated.
+
+    After a short fine-tuning run the running statistics lag far behind the batch statistics the weights were
+    trained with (EfficientNet's momentum is 0.01, TensorFlow's 0.99 decay), and the network is wrong in eval
+    mode. The forward passes run in train mode; a layer that stays in eval mode under ``model.train()`` (frozen
+    statistics, ``cnnlab.transfer.FrozenStatsBatchNorm2d``) or tracks no running statistics is left alone. The
+    model's mode and each layer's momentum are restored.
+
+    Args:
+        model: the network (its batch-norm buffers change in place).
+        images: ``Tensor[N, C, H, W]``, uint8 or float in [0, 1].
+        batch_size: images per forward pass (each batch's statistics count equally).
+        device: where to run (default: the model's device).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    dev = torch.device(device) if device is not None else _model_device(model)
+    was_training = model.training
+    bns: list[nn.modules.batchnorm._BatchNorm] = []
+    momenta: list[float | None] = []
+    try:
+        model.train()
+        bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+               and m.training and m.track_running_stats]
+        momenta = [m.momentum for m in bns]
+        if not bns:
+            return 0
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative moving average: the plain mean over the batches
+        for chunk in images.split(batch_size):
+            model(batch_floats(chunk.to(dev, non_blocking=True)))
+    finally:
+        for m, mom in zip(bns, momenta):
+            m.momentum = mom
+        model.train(was_training)
+    return len(bns)
 
 
 def metrics_from_logits(logits: Tensor, labels: Tensor, classes: list[str] | None = None, *,

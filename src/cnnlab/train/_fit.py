@@ -28,8 +28,8 @@ from cnnlab.models import atomic_write_bytes, save_checkpoint
 from cnnlab.train import _state
 from cnnlab.train._augment import apply_params, draw_params, rgb_pca
 from cnnlab.train._config import TrainConfig
-from cnnlab.train._evaluate import batch_floats, metrics_from_logits, predict_logits
-from cnnlab.train._optim import build_optimizer, build_scheduler, init_weights, resolve_loss
+from cnnlab.train._evaluate import batch_floats, metrics_from_logits, predict_logits, recalibrate_bn
+from cnnlab.train._optim import build_optimizer, build_scheduler, init_weights, lr_factor, resolve_loss
 
 logger = logging.getLogger("cnnlab.train")
 
@@ -43,7 +43,9 @@ class TrainingDiverged(ValueError):
 
 @dataclass
 class EpochStats:
-    """One row of :class:`History` (losses are means over the epoch's images; accuracies in [0, 1])."""
+    """One row of :class:`History` (losses are means over the epoch's images; accuracies in [0, 1]; ``lr`` is
+    the rate at the epoch's end of parameters with multiplier 1, ``TrainConfig.lr`` times the schedule's
+    factor)."""
 
     epoch: int
     train_loss: float
@@ -311,7 +313,7 @@ class _Run:
         images = self.train_data.images.to(self.device)
         labels = self.train_data.labels.to(self.device)
         pca = rgb_pca(self.train_data.images) if c.pca_noise > 0 else None
-        self.optimizer = build_optimizer(model.parameters(), c)
+        self.optimizer = build_optimizer(model, c)  # the trainable parameters, grouped by c.lr_multipliers
         self.scheduler = build_scheduler(self.optimizer, c, self.total_steps, self.steps_per_epoch)
         amp = c.amp and self.device.type == "cuda"
         amp_dtype = torch.bfloat16 if c.amp_dtype == "bfloat16" else torch.float16
@@ -399,9 +401,12 @@ class _Run:
                     float(seen), dtype=torch.float64, device=self.device)]), d)
                 row = EpochStats(epoch=epoch + 1, train_loss=(tot[0] / tot[2]).item(),
                                  train_acc=(tot[1] / tot[2]).item(), val_loss=None, val_acc=None,
-                                 lr=self.optimizer.param_groups[0]["lr"], seconds=secs,
+                                 lr=c.lr * lr_factor(c, prog["global_step"], self.total_steps, self.steps_per_epoch),
+                                 seconds=secs,
                                  images_per_s=(prog["global_step"] - (epoch * self.steps_per_epoch + start_step))
                                  * c.batch_size / max(secs, 1e-9))
+                if c.bn_recalibrate:  # identical on every rank: each holds the whole training set
+                    recalibrate_bn(model, images[:c.bn_recalibrate], batch_size=c.batch_size, device=self.device)
                 if self.val_data is not None:
                     logits = predict_logits(model, self.val_data, batch_size=c.eval_batch_size, device=self.device,
                                             channels_last=c.channels_last)

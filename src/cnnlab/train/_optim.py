@@ -1,9 +1,11 @@
-"""Optimisers, learning-rate schedules, weight initialisation and the named losses of :class:`TrainConfig`."""
+"""Optimisers and their parameter groups, learning-rate schedules, weight initialisation and the named losses of
+:class:`TrainConfig`."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -12,12 +14,56 @@ from torch import Tensor, nn
 from cnnlab.train._config import TrainConfig
 
 
+def lr_groups(model: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
+    """The trainable parameters of ``model`` as optimiser parameter groups, one per learning-rate multiplier.
+
+    A parameter's multiplier comes from ``config.lr_multipliers``: the value of the longest key that is its
+    dotted name or a prefix of it ending at a dot (``""`` matches every parameter), else 1.0. Each group is
+    ``{"params": [...], "lr": config.lr * multiplier}``; groups come in the order of their first parameter, and
+    parameters with ``requires_grad=False`` are left out.
+
+    Raises:
+        ValueError: a key matches no parameter of the model (a typo), or no parameter is trainable.
+
+    Example:
+        >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        >>> [(len(g["params"]), g["lr"]) for g in lr_groups(net, TrainConfig(lr=0.1, lr_multipliers={"0": 0.5}))]
+        [(2, 0.05), (2, 0.1)]
+    """
+    mult = config.lr_multipliers
+    named = list(model.named_parameters())
+    for key in mult:
+        if key and not any(n == key or n.startswith(key + ".") for n, _ in named):
+            raise ValueError(f"lr_multipliers key {key!r} matches no parameter of the model "
+                             f"(top-level modules: {', '.join(dict.fromkeys(n.split('.')[0] for n, _ in named))})")
+    groups: dict[float, list[nn.Parameter]] = {}
+    for name, p in named:
+        if not p.requires_grad:
+            continue
+        keys = [k for k in mult if k == "" or name == k or name.startswith(k + ".")]
+        groups.setdefault(float(mult[max(keys, key=len)]) if keys else 1.0, []).append(p)
+    if not groups:
+        raise ValueError("nothing to train: every parameter of the model has requires_grad=False")
+    return [{"params": params, "lr": config.lr * m} for m, params in groups.items()]
+
+
 def build_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
-    """The optimiser named in ``config`` over ``params``.
+    """The optimiser named in ``config``.
 
     SGD with (Nesterov) momentum, RMSProp (Hinton 2012), Adagrad (Duchi et al. 2011), Adam (Kingma & Ba
     2015), AdamW (Loshchilov & Hutter 2019), Adadelta (Zeiler 2012).
+
+    Args:
+        params: a model (its trainable parameters in the groups of ``config.lr_multipliers``,
+            :func:`lr_groups`), or parameters / parameter groups as torch optimisers take them (then
+            ``lr_multipliers`` must be empty: the groups need the parameters' names).
+        config: the :class:`TrainConfig`.
     """
+    if isinstance(params, nn.Module):
+        params = lr_groups(params, config)
+    elif config.lr_multipliers:
+        raise ValueError("lr_multipliers need parameter names: pass the model to build_optimizer, not its "
+                         "parameters")
     c = config
     if c.optimizer == "sgd":
         return torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov,
@@ -66,7 +112,8 @@ def _cos(a: float, b: float, pct: float) -> float:
 
 def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int,
                     steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """A per-step ``LambdaLR`` following :func:`lr_factor`; its state is just the step count."""
+    """A per-step ``LambdaLR`` following :func:`lr_factor`; its state is just the step count. Every parameter
+    group's rate is its own initial rate (``lr`` times its multiplier) times the same factor."""
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(config, step, total_steps, steps_per_epoch))
 

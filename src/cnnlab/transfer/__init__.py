@@ -1,9 +1,9 @@
 """Transfer learning: replace the classifier, adapt the input, freeze what should not learn, train the rest.
 
 Modes: a linear probe (frozen backbone, features computed once, logistic regression on them), freezing the
-first N blocks, and full fine-tuning with a smaller learning rate for the backbone; frozen batch-norm
-statistics as an option. Sources: the ImageNet EfficientNet-Lite0 or any cnnlab checkpoint. The input adapter
-(resize, grey -> RGB) is part of the model and of its checkpoint.
+first N blocks, and full fine-tuning with a smaller learning rate for the backbone (both trained by
+``cnnlab.train.fit``); frozen batch-norm statistics as an option. Sources: the ImageNet EfficientNet-Lite0 or
+any cnnlab checkpoint. The input adapter (resize, grey -> RGB) is part of the model and of its checkpoint.
 
 Example:
     >>> from cnnlab import data, transfer
@@ -14,9 +14,9 @@ Example:
 """
 
 from cnnlab.models._adapter import InputAdapter
-from cnnlab.transfer._api import TransferConfig, TransferResult, stratified_subset, transfer
+from cnnlab.train import recalibrate_bn
+from cnnlab.transfer._api import TransferConfig, TransferResult, stratified_subset, train_config, transfer
 from cnnlab.transfer._experiment import DataSizeResult, data_size_experiment
-from cnnlab.transfer._loop import evaluate_accuracy, recalibrate_bn, train_classifier
 from cnnlab.transfer._model import (
     FrozenStatsBatchNorm2d,
     backbone_blocks,
@@ -37,7 +37,6 @@ __all__ = [
     "TransferResult",
     "backbone_blocks",
     "data_size_experiment",
-    "evaluate_accuracy",
     "extract_features",
     "fit_logistic_regression",
     "freeze",
@@ -48,7 +47,7 @@ __all__ = [
     "recalibrate_bn",
     "set_head",
     "stratified_subset",
-    "train_classifier",
+    "train_config",
     "transfer",
     "transfer_model",
 ]

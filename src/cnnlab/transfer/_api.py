@@ -13,8 +13,9 @@ import torch
 from torch import nn
 
 from cnnlab.data import ImageTensors
-from cnnlab.transfer._loop import evaluate_accuracy, train_classifier
-from cnnlab.transfer._model import freeze, param_groups, parse_mode, transfer_model
+from cnnlab.train import TrainConfig, evaluate, fit
+from cnnlab.train._config import OPTIMIZERS
+from cnnlab.transfer._model import freeze, head_name, parse_mode, transfer_model
 from cnnlab.transfer._probe import extract_features, fit_logistic_regression, set_head
 
 
@@ -26,14 +27,21 @@ class TransferConfig:
         mode: ``"linear"`` (linear probe on cached features), ``"freeze:N"`` (stem and first N blocks
             frozen, with their batch-norm statistics) or ``"finetune"`` (everything learns).
         resize: side the network sees (the input adapter upsamples to it); ``None`` keeps the data's size.
-        epochs, batch_size, lr, weight_decay, optimizer: training (not used by the linear probe);
-            ``lr`` is the classifier's peak rate with a cosine decay.
+        epochs, batch_size, lr, weight_decay, optimizer: training by :func:`cnnlab.train.fit` (not used by
+            the linear probe); ``lr`` is the classifier's peak rate with a cosine decay; ``optimizer`` is a
+            ``TrainConfig`` optimiser name (``"sgd"`` with Nesterov momentum 0.9).
         backbone_lr_mult: the backbone learns at ``lr * backbone_lr_mult`` (fine-tuning with a smaller
-            learning rate for the pretrained layers).
+            learning rate for the pretrained layers; ``TrainConfig.lr_multipliers``).
+        warmup_steps: > 0 trains with the one-cycle schedule instead, warming up over this many steps (cosine,
+            from ``lr / 25``), then annealing; 0 is the plain cosine decay from ``lr``.
         freeze_bn: freeze every batch-norm layer's statistics (use the source's running statistics).
         l2: the linear probe's L2 penalty on standardised features.
         loss: a ``cnnlab.losses`` name.
         subset: train on this many images (stratified, seeded); ``None`` = all.
+        hflip: random horizontal flips.
+        bn_recalibrate: after every epoch, before the evaluation, recompute the batch-norm running statistics on
+            up to this many training images (``TrainConfig.bn_recalibrate``, :func:`cnnlab.train.recalibrate_bn`;
+            0 = off).
     """
 
     mode: str = "finetune"
@@ -52,6 +60,7 @@ class TransferConfig:
     seed: int = 0
     device: str = "cpu"
     hflip: bool = False
+    bn_recalibrate: int = 512
 
     def __post_init__(self) -> None:
         parse_mode(self.mode)
@@ -62,6 +71,14 @@ class TransferConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        if not self.backbone_lr_mult >= 0:
+            raise ValueError(f"backbone_lr_mult must be >= 0, got {self.backbone_lr_mult}")
+        if self.bn_recalibrate < 0:
+            raise ValueError(f"bn_recalibrate must be >= 0, got {self.bn_recalibrate}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {self.optimizer!r}")
         if self.subset is not None and self.subset < 1:
             raise ValueError(f"subset must be a positive number of images, got {self.subset}")
 
@@ -103,6 +120,21 @@ def stratified_subset(data: ImageTensors, n: int, *, seed: int = 0) -> ImageTens
     return data.subset(idx[torch.randperm(len(idx), generator=g)])
 
 
+def train_config(cfg: TransferConfig, model: nn.Module, train_images: int) -> TrainConfig:
+    """The :class:`cnnlab.train.TrainConfig` that :func:`transfer` trains ``model`` with (modes ``freeze:N`` and
+    ``finetune``): ``cfg``'s optimiser, rates and seed; the classifier at ``lr`` and everything else at
+    ``lr * backbone_lr_mult`` (``lr_multipliers``); a cosine schedule (one-cycle with ``warmup_steps``);
+    batch-norm recalibration before every evaluation; nothing written to disk."""
+    steps = cfg.epochs * max(1, train_images // cfg.batch_size)  # as fit counts them
+    return TrainConfig(
+        epochs=cfg.epochs, batch_size=cfg.batch_size, optimizer=cfg.optimizer, lr=cfg.lr,
+        lr_multipliers={"": cfg.backbone_lr_mult, head_name(model): 1.0}, momentum=0.9,
+        nesterov=cfg.optimizer == "sgd", weight_decay=cfg.weight_decay,
+        schedule="onecycle" if cfg.warmup_steps else "cosine", warmup_fraction=min(1.0, cfg.warmup_steps / steps),
+        loss=cfg.loss, hflip=cfg.hflip, seed=cfg.seed, device=cfg.device, bn_recalibrate=cfg.bn_recalibrate,
+        eval_batch_size=256, out_dir=None, tensorboard=False)
+
+
 def transfer(source: str | os.PathLike | nn.Module, train: ImageTensors, *,
              config: TransferConfig | None = None, eval_data: ImageTensors | None = None,
              out_dir: str | os.PathLike | None = None) -> TransferResult:
@@ -112,12 +144,15 @@ def transfer(source: str | os.PathLike | nn.Module, train: ImageTensors, *,
         source: registry name (``"efficientnet_lite0"``: the ImageNet weights), checkpoint directory or model.
         train: the labelled target data (``ImageTensors``).
         config: :class:`TransferConfig` (mode, resize, epochs, learning rates, ...).
-        eval_data: scored after every epoch (``history[i]["eval_acc"]``) and at the end.
+        eval_data: scored after every epoch (``history[i]["eval_acc"]``; ``"eval_loss"``: cross-entropy).
         out_dir: when given, the model is saved there as a checkpoint (card with the input adapter, the
             config and the history in ``extra``); ``models.load_checkpoint(out_dir)`` rebuilds it.
 
     Returns:
-        :class:`TransferResult`.
+        :class:`TransferResult`; its ``history`` has one dict per epoch (``epoch``, ``train_loss``, ``train_acc``,
+        ``lr``, ``seconds``, and with ``eval_data`` ``eval_loss``, ``eval_acc``).
+
+    ``freeze:N`` and ``finetune`` train with :func:`cnnlab.train.fit` and :func:`train_config`.
 
     Example:
         >>> from cnnlab import data
@@ -137,24 +172,28 @@ def transfer(source: str | os.PathLike | nn.Module, train: ImageTensors, *,
                            input_size=(h, w), resize=cfg.resize, seed=cfg.seed).to(cfg.device)
     counts = freeze(model, cfg.mode, bn_stats=cfg.freeze_bn)
     extra: dict[str, Any] = {}
+    train_json: dict[str, Any] | None = None  # the TrainConfig used, when training
     if kind == "linear":
         feats = extract_features(model, data, device=cfg.device)
         weight, bias = fit_logistic_regression(feats, data.labels, len(train.classes), l2=cfg.l2)
         set_head(model, weight, bias)
-        row: dict[str, Any] = {"epoch": 1, "train_acc": evaluate_accuracy(model, data, device=cfg.device)["accuracy"],
+        row: dict[str, Any] = {"epoch": 1, "train_acc": evaluate(model, data, batch_size=256).accuracy,
                                "seconds": time.perf_counter() - t0}
         if eval_data is not None:
-            row["eval_acc"] = evaluate_accuracy(model, eval_data, device=cfg.device)["accuracy"]
+            row["eval_acc"] = evaluate(model, eval_data, batch_size=256).accuracy
         history = [row]
         extra["feature_dim"] = int(feats.shape[1])
     else:
         from cnnlab.losses import resolve
 
-        groups = param_groups(model, cfg.lr, backbone_lr_mult=cfg.backbone_lr_mult, weight_decay=cfg.weight_decay)
+        tc = train_config(cfg, model, len(data))
         loss_fn = resolve(cfg.loss, class_counts=torch.bincount(data.labels, minlength=len(train.classes)).tolist())
-        history = train_classifier(model, data, epochs=cfg.epochs, groups=groups, optimizer=cfg.optimizer,
-                                   batch_size=cfg.batch_size, loss_fn=loss_fn, eval_data=eval_data,
-                                   device=cfg.device, seed=cfg.seed, hflip=cfg.hflip, warmup_steps=cfg.warmup_steps)
+        hist = fit(model, data, eval_data, tc, loss_fn=loss_fn)
+        history = [{"epoch": r.epoch, "train_loss": r.train_loss, "train_acc": r.train_acc, "lr": r.lr,
+                    "seconds": r.seconds, **({} if r.val_acc is None else {"eval_loss": r.val_loss,
+                                                                            "eval_acc": r.val_acc})}
+                   for r in hist.rows]
+        train_json = extra["train"] = tc.to_json()
     model.eval()
     acc = history[-1].get("eval_acc") if eval_data is not None else None
     result = TransferResult(model=model, config=cfg, history=history, eval_accuracy=acc,
@@ -167,5 +206,5 @@ def transfer(source: str | os.PathLike | nn.Module, train: ImageTensors, *,
             "transfer": {**getattr(model, "cnnlab_source", {}), "config": dataclasses.asdict(cfg),
                          "trainable_params": counts["trainable"], "frozen_params": counts["frozen"],
                          "train_images": len(data), "eval_accuracy": acc},
-            "history": history})
+            "history": history, **({"train": train_json} if train_json is not None else {})})
     return result

@@ -190,7 +190,7 @@ def freeze(model: nn.Module, mode: str, *, bn_stats: bool = False) -> dict[str, 
     - ``"freeze:N"``: the stem and the first N blocks (:func:`backbone_blocks`) are frozen, and their
       batch-norm statistics too; ``freeze:0`` freezes nothing.
     - ``"finetune"``: everything learns (give the backbone a smaller learning rate with
-      :func:`param_groups`).
+      ``TrainConfig.lr_multipliers``, as :func:`cnnlab.transfer.train_config` does, or :func:`param_groups`).
 
     Args:
         bn_stats: also freeze the batch-norm statistics of the whole network (:func:`freeze_bn_stats`).
@@ -225,8 +225,10 @@ def freeze(model: nn.Module, mode: str, *, bn_stats: bool = False) -> dict[str, 
 
 def param_groups(model: nn.Module, lr: float, *, backbone_lr_mult: float = 0.1,
                  weight_decay: float = 0.0) -> list[dict[str, Any]]:
-    """Optimizer parameter groups: the classifier at ``lr``, the trainable backbone at ``lr *
-    backbone_lr_mult`` (frozen parameters are left out; no weight decay on biases and norm weights)."""
+    """Optimizer parameter groups for a loop of your own: the classifier at ``lr``, the trainable backbone at
+    ``lr * backbone_lr_mult`` (frozen parameters are left out; no weight decay on biases and norm weights).
+    :func:`cnnlab.train.fit` takes the same rates as ``TrainConfig(lr=lr, lr_multipliers={"": backbone_lr_mult,
+    head_name(model): 1.0})`` (weight decay on every parameter)."""
     if not lr > 0:
         raise ValueError(f"lr must be positive, got {lr}")
     if not backbone_lr_mult >= 0:
