@@ -226,7 +226,7 @@ def _run(model: nn.Module, shape: tuple[int, ...], dtype: torch.dtype, device: t
             saved[key] = base.untyped_storage().nbytes() if not meta else _nbytes(base)
         return t
 
-    training, flags = model.training, {n: p.requires_grad for n, p in params.items()}
+    modes, flags = [(m, m.training) for m in model.modules()], {n: p.requires_grad for n, p in params.items()}
     try:
         for name, m in model.named_modules():
             handles.append(m.register_forward_pre_hook(tracer.pre_hook(name)))
@@ -237,7 +237,8 @@ def _run(model: nn.Module, shape: tuple[int, ...], dtype: torch.dtype, device: t
         for h in handles:
             h.remove()
         handles.clear()
-        model.train(training)
+        for m, mode in modes:  # per module: model.train(flag) would flatten a mix of train and eval modes
+            m.training = mode
         for n, p in params.items():
             p.requires_grad_(flags[n])
         tracer.keep.clear()
