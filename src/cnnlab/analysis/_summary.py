@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from cnnlab.analysis._fields import ReceptiveField
+from cnnlab.analysis._fields import ReceptiveField, fmt_value
 from cnnlab.analysis._trace import SILENT, ModuleCall, OpEvent, Tracer, _nbytes, _storage_key
 
 log = logging.getLogger(__name__)
@@ -376,14 +376,8 @@ def _rf_cells(rf: ReceptiveField | None) -> list[str]:
     if not rf.is_local:
         return [rf.kind, "", ""]
     d = rf.to_dict()
-
-    def f(v):
-        if isinstance(v, list):
-            return "x".join(f(x) for x in v)
-        return str(v) if isinstance(v, int) else f"{v:g}"
-
     flag = ("" if rf.aligned else "*") + ("" if rf.exact else "+")
-    return [f(d["size"]) + flag, f(d["stride"]), f(d["start"])]
+    return [fmt_value(d["size"]) + flag, fmt_value(d["stride"]), fmt_value(d["start"])]
 
 
 def _row_cells(r: LayerRow, indent: bool) -> list[str]:

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
 from cnnlab.analysis import _fields as rfm
-from cnnlab.analysis._fields import GLOBAL, NONE, ReceptiveField
+from cnnlab.analysis._fields import GLOBAL, NONE, ReceptiveField, _pair
 
 CONV = {"conv1d", "conv2d", "conv3d"}
 CONV_T = {"conv_transpose1d", "conv_transpose2d", "conv_transpose3d"}
@@ -92,15 +92,6 @@ def _bind(kind: str, args: tuple, kwargs: dict) -> dict:
     out = dict(zip(names, args))
     out.update(kwargs)
     return out
-
-
-def _pair(v, default) -> tuple[int, int]:
-    if v is None:
-        v = default
-    if isinstance(v, int):
-        return (v, v)
-    v = tuple(v)
-    return (int(v[0]), int(v[0])) if len(v) == 1 else (int(v[0]), int(v[1]))
 
 
 # per unit along one spatial dimension: the (first, last) input index it depends on, None if only padding
