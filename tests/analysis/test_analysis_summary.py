@@ -196,12 +196,14 @@ def _hooks(m):
 def test_model_state_is_left_alone_meta_and_real():
     m = models.create("resnet_small")
     m.train()
+    m.layer1[0].bn1.eval()  # a mix of modes must come back as it was, not flattened by model.train()
     m.fc.weight.requires_grad_(False)
     before = {k: v.clone() for k, v in m.state_dict().items()}
     for device in ("meta", None):
         s = summarize(m, (1, 28, 28), device=device)
         assert s.device == ("meta" if device == "meta" else "cpu")
         assert m.training and not m.fc.weight.requires_grad and m.conv1.weight.requires_grad
+        assert not m.layer1[0].bn1.training and m.layer1[0].bn2.training
         assert _hooks(m) == 0
         assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())  # BN statistics unchanged
         assert s.frozen_params == m.fc.weight.numel()

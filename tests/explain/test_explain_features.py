@@ -1,10 +1,14 @@
 """Feature maps, kernels, receptive fields, top patches, activation maximisation, embeddings and sanity checks,
 each against an independent computation."""
 
+import copy
+
 import numpy as np
 import pytest
 import scipy.stats
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from cnnlab import explain, models
 
@@ -61,6 +65,93 @@ def test_receptive_field_through_residual_blocks_and_tf_same_padding():
     # stem 3x3 stride 1, then a 3x3 depthwise conv: 5 x 5
     boxes = explain.receptive_field(lite, "_blocks.0._depthwise_conv", (3, 32, 32), torch.tensor([[5, 7]]))
     assert boxes.tolist() == [[3, 5, 8, 10]]
+
+
+def support_boxes(model, layer, input_shape, units):
+    """The independent reference: per unit, the bounding box of the input pixels with a non-zero gradient in a
+    copy of the model made positive and linear (every weight 1 / fan-in, no bias, normalisation and activation
+    modules removed, max pooling averaged, so no activation is zero or saturated and no path is cut), in float64
+    on an all-ones image; one backward pass per unit. A module called twice is taken at its last call, as a
+    forward hook sees it."""
+    probe = copy.deepcopy(model).double().eval()
+    for parent in list(probe.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, (nn.BatchNorm2d, nn.LocalResponseNorm, nn.ReLU, nn.ReLU6)):
+                setattr(parent, name, nn.Identity())
+            elif isinstance(child, nn.MaxPool2d):
+                assert child.dilation in (1, (1, 1))
+                setattr(parent, name, nn.AvgPool2d(child.kernel_size, child.stride, child.padding, child.ceil_mode))
+            elif isinstance(child, nn.AdaptiveMaxPool2d):
+                setattr(parent, name, nn.AdaptiveAvgPool2d(child.output_size))
+    with torch.no_grad():
+        for m in probe.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                m.weight.fill_(1.0 / m.weight[0].numel())
+                if m.bias is not None:
+                    m.bias.zero_()
+    probe.requires_grad_(False)
+    store = {}
+    handle = probe.get_submodule(layer).register_forward_hook(lambda m, a, out: store.__setitem__("act", out))
+    img = torch.ones(1, *input_shape, dtype=torch.float64, requires_grad=True)
+    try:
+        probe(img)
+    finally:
+        handle.remove()
+    boxes = []
+    for y, x in units:
+        (g,) = torch.autograd.grad(store["act"][0, :, y, x].sum(), img, retain_graph=True)
+        nz = g[0].abs().sum(0).nonzero()
+        boxes.append([int(nz[:, 0].min()), int(nz[:, 1].min()), int(nz[:, 0].max()) + 1, int(nz[:, 1].max()) + 1])
+    return boxes
+
+
+def border_and_centre(h, w):
+    """The units whose fields the image border cuts, plus the centre."""
+    ys, xs = sorted({0, 1, h // 2, h - 2, h - 1} & set(range(h))), sorted({0, 1, w // 2, w - 2, w - 1} & set(range(w)))
+    return [(y, x) for y in ys for x in xs]
+
+
+@pytest.mark.parametrize("name, size, extra", [
+    ("lenet5", 28, []), ("vgg_small", 31, []), ("alexnet_small", 32, []),  # plain stacks, floor-rounded pooling
+    ("fastnet_small", 31, []),  # adaptive max pooling: the whole map, not the argmax
+    ("resnet_small", 28, ["layer1.0.relu"]), ("resnet_small", 31, []),  # residual adds; a ReLU called twice
+    ("googlenet_small", 31, []),  # concatenated branches
+    ("efficientnet_lite0_small", 31, []),  # TensorFlow "SAME" padding: F.pad, more after than before
+])
+def test_receptive_field_equals_the_gradient_support(name, size, extra):
+    net = models.create(name).eval()
+    shape = (1, size, size)
+    layers = [n for n, m in net.named_modules() if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AdaptiveMaxPool2d))
+              or (n and "." not in n and not isinstance(m, nn.ModuleList))] + extra
+    checked = 0
+    for layer in layers:
+        act = explain.feature_maps(net, torch.rand(1, *shape), layer)
+        if act.dim() != 4:
+            continue
+        units = border_and_centre(*act.shape[-2:])
+        boxes = explain.receptive_field(net, layer, shape, torch.tensor(units))
+        assert boxes.tolist() == support_boxes(net, layer, shape, units), layer
+        checked += 1
+    assert checked >= 5
+
+
+def test_receptive_field_refuses_what_it_cannot_trace(lenet):
+    with pytest.raises(ValueError, match="feature map"):
+        explain.receptive_field(lenet, "classifier.0", (1, 28, 28), torch.tensor([[0, 0]]))
+    with pytest.raises(ValueError, match=r"units must lie in the layer's 10x10 map"):
+        explain.receptive_field(lenet, "features.3", (1, 28, 28), torch.tensor([[0, 10]]))
+
+    class Upsampled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.head = nn.Conv2d(1, 2, 3), nn.Conv2d(2, 2, 3)
+
+        def forward(self, x):
+            return self.head(F.interpolate(self.conv(x), scale_factor=2))
+
+    with pytest.raises(ValueError, match="cannot be traced exactly: interpolation"):
+        explain.receptive_field(Upsampled(), "head", (1, 12, 12), torch.tensor([[0, 0]]))
+    assert explain.receptive_field(Upsampled(), "conv", (1, 12, 12), torch.tensor([[0, 0]])).tolist() == [[0, 0, 3, 3]]
 
 
 def test_top_patches_are_the_strongest_units_cropped(lenet):

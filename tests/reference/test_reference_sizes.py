@@ -1,6 +1,8 @@
 """Output-size functions against the shapes torch produces, exhaustively on small ranges."""
 
 import itertools
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -97,3 +99,17 @@ def test_resolve_padding_forms():
     assert ref.resolve_padding((1, 0), (3, 3)) == ((1, 1), (0, 0))
     assert ref.resolve_padding(((0, 1), (2, 3)), (3, 3)) == ((0, 1), (2, 3))
     assert ref.resolve_padding("full", (3, 2), dilation=(2, 1)) == ((4, 4), (1, 1))
+
+
+def test_the_reference_engine_imports_no_torch():
+    # the size arithmetic it shares with cnnlab.analysis lives in the pure-Python cnnlab._sizes
+    code = "import sys, cnnlab.reference; assert 'torch' not in sys.modules, 'cnnlab.reference imported torch'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_float_sizes_with_integral_values_and_numpy_integers_are_accepted():
+    import numpy as np
+
+    assert ref.conv_output_size(5.0, np.int64(3), stride=np.int32(2)) == 2
+    with pytest.raises(ValueError, match="kernel size must be a positive integer, got 2.5"):
+        ref.conv_output_size(5, 2.5)

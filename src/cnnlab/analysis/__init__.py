@@ -1,5 +1,6 @@
 """Architecture analysis: per-layer shapes, parameters, memory, MACs/FLOPs and receptive fields that stay
-right for branching networks, plus the output-size arithmetic of convolution and pooling.
+right for branching networks (and the exact input box of any unit, ``receptive_boxes``), plus the output-size
+arithmetic of convolution and pooling.
 
 Example:
     >>> import torchvision
@@ -9,6 +10,7 @@ Example:
     ((427, 427), 25557032)
 """
 
+from cnnlab.analysis._boxes import receptive_boxes
 from cnnlab.analysis._fields import ReceptiveField, covering, through_pad, through_transposed, through_window
 from cnnlab.analysis._sizes import (
     adaptive_pool_bins,
@@ -32,6 +34,7 @@ __all__ = [
     "format_summary",
     "padding_for_output",
     "pool_output_size",
+    "receptive_boxes",
     "same_padding",
     "summarize",
     "through_pad",

@@ -87,19 +87,21 @@ class ReceptiveField:
         if not self.is_local:
             return self.kind
         d = self.to_dict()
-
-        def f(v):
-            return "x".join(_fmt(x) for x in v) if isinstance(v, list) else _fmt(v)
-
         flags = ("" if self.aligned else " misaligned") + ("" if self.exact else " (max)")
-        return f"{f(d['size'])} /{f(d['stride'])} @{f(d['start'])}{flags}"
+        return f"{fmt_value(d['size'])} /{fmt_value(d['stride'])} @{fmt_value(d['start'])}{flags}"
 
 
-def _fmt(x) -> str:
-    return str(x) if isinstance(x, int) else f"{x:g}"
+def fmt_value(v) -> str:
+    """A value of :meth:`ReceptiveField.to_dict` as text: ``3``, ``0.5``, or ``3x5`` for an ``[h, w]`` pair."""
+    if isinstance(v, list):
+        return "x".join(fmt_value(x) for x in v)
+    return str(v) if isinstance(v, int) else f"{v:g}"
 
 
-def _pair(v) -> tuple[int, int]:
+def _pair(v, default=None) -> tuple[int, int]:
+    """``(h, w)`` from an int or a 1- or 2-sequence (torch's argument forms); ``None`` means ``default``."""
+    if v is None:
+        v = default
     if isinstance(v, int):
         return (v, v)
     v = tuple(int(x) for x in v)

@@ -1,19 +1,15 @@
 """Output-size arithmetic of convolution and pooling layers, one spatial dimension at a time.
 
 The notes' rule is ``(W - F + 2P) / S + 1``; the helpers add dilation, floor/ceil rounding, transposed
-convolution and TensorFlow "SAME" padding, and agree with what torch computes (tested against torch).
+convolution and TensorFlow "SAME" padding, and agree with what torch computes (tested against torch). The
+arithmetic is :mod:`cnnlab._sizes`, shared with the NumPy reference engine; these are its symmetric-padding,
+positional-argument forms.
 """
 
 from __future__ import annotations
 
-import math
-
-
-def _check(name: str, value: int, minimum: int) -> int:
-    # anything with __index__ is an integer: ints, and 0-d integer tensors from x.shape under jit tracing
-    if isinstance(value, bool) or not hasattr(value, "__index__") or int(value) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
+from cnnlab import _sizes
+from cnnlab._sizes import check_int as _check
 
 
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
@@ -25,12 +21,7 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, 
         >>> conv_output_size(227, 11, stride=4)   # AlexNet's first layer
         55
     """
-    _check("size", size, 1), _check("kernel", kernel, 1), _check("stride", stride, 1)
-    _check("padding", padding, 0), _check("dilation", dilation, 1)
-    span = size + 2 * padding - dilation * (kernel - 1) - 1
-    if span < 0:
-        raise ValueError(f"kernel {kernel} (dilation {dilation}) does not fit input {size} with padding {padding}")
-    return span // stride + 1
+    return _sizes.conv_output_size(size, kernel, stride, padding, padding, dilation)
 
 
 def pool_output_size(size: int, kernel: int, stride: int | None = None, padding: int = 0, dilation: int = 1,
@@ -44,17 +35,7 @@ def pool_output_size(size: int, kernel: int, stride: int | None = None, padding:
         >>> pool_output_size(112, 3, 2, ceil_mode=True)   # GoogLeNet's maxpool1
         56
     """
-    stride = kernel if stride is None else stride
-    if padding > kernel // 2:
-        raise ValueError(f"padding must be at most half the kernel ({kernel // 2}), got {padding}")
-    if not ceil_mode:
-        return conv_output_size(size, kernel, stride, padding, dilation)
-    conv_output_size(size, kernel, stride, padding, dilation)  # checks the arguments
-    span = size + 2 * padding - dilation * (kernel - 1) - 1
-    out = -(-span // stride) + 1
-    if (out - 1) * stride >= size + padding:  # the last window would start in the right padding
-        out -= 1
-    return out
+    return _sizes.pool_output_size(size, kernel, stride, padding, dilation, ceil_mode)
 
 
 def conv_transpose_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0,
@@ -65,11 +46,7 @@ def conv_transpose_output_size(size: int, kernel: int, stride: int = 1, padding:
         >>> conv_transpose_output_size(7, 4, stride=2, padding=1)
         14
     """
-    _check("size", size, 1), _check("kernel", kernel, 1), _check("stride", stride, 1)
-    _check("padding", padding, 0), _check("dilation", dilation, 1), _check("output_padding", output_padding, 0)
-    if output_padding >= max(stride, dilation):
-        raise ValueError(f"output_padding must be smaller than stride or dilation, got {output_padding}")
-    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+    return _sizes.conv_transpose_output_size(size, kernel, stride, padding, padding, dilation, output_padding)
 
 
 def same_padding(size: int, kernel: int, stride: int = 1, dilation: int = 1) -> tuple[int, int]:
@@ -80,10 +57,7 @@ def same_padding(size: int, kernel: int, stride: int = 1, dilation: int = 1) -> 
         >>> same_padding(224, 3, 2)
         (0, 1)
     """
-    _check("size", size, 1), _check("kernel", kernel, 1), _check("stride", stride, 1), _check("dilation", dilation, 1)
-    out = math.ceil(size / stride)
-    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
-    return total // 2, total - total // 2
+    return _sizes.same_padding(size, kernel, stride, dilation)
 
 
 def padding_for_output(size: int, out: int, kernel: int, stride: int = 1, dilation: int = 1) -> int:
@@ -93,7 +67,8 @@ def padding_for_output(size: int, out: int, kernel: int, stride: int = 1, dilati
         >>> padding_for_output(28, 28, 5)   # LeNet-5's C1 on 28x28 images keeps the paper's 28x28 maps
         2
     """
-    _check("size", size, 1), _check("out", out, 1), _check("kernel", kernel, 1), _check("stride", stride, 1)
+    _check("input size", size, 1), _check("output size", out, 1), _check("kernel size", kernel, 1)
+    _check("stride", stride, 1)
     for p in range(0, dilation * (kernel - 1) + 1):
         if size + 2 * p >= dilation * (kernel - 1) + 1 and conv_output_size(size, kernel, stride, p, dilation) == out:
             return p
@@ -107,5 +82,5 @@ def adaptive_pool_bins(size: int, out: int) -> list[tuple[int, int]]:
         >>> adaptive_pool_bins(5, 3)
         [(0, 2), (1, 4), (3, 5)]
     """
-    _check("size", size, 1), _check("out", out, 1)
+    _check("input size", size, 1), _check("output size", out, 1)
     return [((i * size) // out, -(-((i + 1) * size) // out)) for i in range(out)]

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from cnnlab.analysis._fields import ReceptiveField
+from cnnlab.analysis._fields import ReceptiveField, fmt_value
 from cnnlab.analysis._trace import SILENT, ModuleCall, OpEvent, Tracer, _nbytes, _storage_key
 
 log = logging.getLogger(__name__)
@@ -177,24 +177,28 @@ def summarize(model: nn.Module, input_size: Sequence[int], *, dtype: torch.dtype
     if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
         raise ValueError(f"depth must be None or an integer >= 0, got {depth!r}")
     shape = _check_input_size(input_size)
+    tracer, saved, used = trace(model, shape, dtype, device)
+    return _build(model, tracer, saved, shape, dtype, depth, used)
+
+
+def trace(model: nn.Module, shape: tuple[int, ...], dtype: torch.dtype, device: str | torch.device | None,
+          *, extents: bool = False) -> tuple[Tracer, int, str]:
+    """One traced forward pass of a batch of ``shape`` (``device`` as in :func:`summarize`: on meta, falling
+    back to the model's device); returns the tracer, the bytes autograd saved for backward and the device
+    used."""
     own = next(iter(model.parameters()), None)
     own_device = own.device if own is not None else torch.device("cpu")
     if device is not None and str(device) == "meta" and own_device.type != "meta":
         try:
-            tracer, saved = _run(model, shape, dtype, torch.device("meta"))
-            used = "meta"
+            return (*_run(model, shape, dtype, torch.device("meta"), extents), "meta")
         except Exception as exc:  # noqa: BLE001 - any failure on meta means: try the real device
             log.info("meta pass failed (%s: %s); tracing on %s", type(exc).__name__, exc, own_device)
-            tracer, saved = _run(model, shape, dtype, own_device)
-            used = str(own_device)
-    else:
-        dev = own_device if device is None else torch.device(device)
-        tracer, saved = _run(model, shape, dtype, dev)
-        used = str(dev)
-    return _build(model, tracer, saved, shape, dtype, depth, used)
+            return (*_run(model, shape, dtype, own_device, extents), str(own_device))
+    dev = own_device if device is None else torch.device(device)
+    return (*_run(model, shape, dtype, dev, extents), str(dev))
 
 
-def _run(model: nn.Module, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device):
+def _run(model: nn.Module, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device, extents: bool = False):
     """One traced forward pass; returns the tracer and the bytes autograd saved for backward."""
     params = dict(model.named_parameters())
     buffers = dict(model.named_buffers())
@@ -214,7 +218,7 @@ def _run(model: nn.Module, shape: tuple[int, ...], dtype: torch.dtype, device: t
         subs[n] = sub(b, False)
         consts[id(subs[n])] = b
     x = torch.zeros(shape, dtype=dtype, device=device)
-    tracer = Tracer(x, consts)
+    tracer = Tracer(x, consts, extents=extents)
     handles = []
     saved: dict[int, int] = {}
     param_storages = {_storage_key(t) for t in subs.values()}
@@ -226,7 +230,7 @@ def _run(model: nn.Module, shape: tuple[int, ...], dtype: torch.dtype, device: t
             saved[key] = base.untyped_storage().nbytes() if not meta else _nbytes(base)
         return t
 
-    training, flags = model.training, {n: p.requires_grad for n, p in params.items()}
+    modes, flags = [(m, m.training) for m in model.modules()], {n: p.requires_grad for n, p in params.items()}
     try:
         for name, m in model.named_modules():
             handles.append(m.register_forward_pre_hook(tracer.pre_hook(name)))
@@ -237,7 +241,8 @@ def _run(model: nn.Module, shape: tuple[int, ...], dtype: torch.dtype, device: t
         for h in handles:
             h.remove()
         handles.clear()
-        model.train(training)
+        for m, mode in modes:  # per module: model.train(flag) would flatten a mix of train and eval modes
+            m.training = mode
         for n, p in params.items():
             p.requires_grad_(flags[n])
         tracer.keep.clear()
@@ -371,14 +376,8 @@ def _rf_cells(rf: ReceptiveField | None) -> list[str]:
     if not rf.is_local:
         return [rf.kind, "", ""]
     d = rf.to_dict()
-
-    def f(v):
-        if isinstance(v, list):
-            return "x".join(f(x) for x in v)
-        return str(v) if isinstance(v, int) else f"{v:g}"
-
     flag = ("" if rf.aligned else "*") + ("" if rf.exact else "+")
-    return [f(d["size"]) + flag, f(d["stride"]), f(d["start"])]
+    return [fmt_value(d["size"]) + flag, fmt_value(d["stride"]), fmt_value(d["start"])]
 
 
 def _row_cells(r: LayerRow, indent: bool) -> list[str]:

@@ -9,10 +9,16 @@ shape arithmetic (``math.ceil(x.shape[-1] / 2)``) simply run, unlike with symbol
 By default the pass runs on the ``meta`` device through :func:`torch.func.functional_call` with meta copies
 of the parameters and buffers: nothing is computed or allocated and the user's model is not changed (batch
 norm statistics stay as they were).
+
+With ``extents=True`` the tracer also follows, per unit of every feature map and per spatial dimension, the
+exact first and last input row (column) the unit depends on: the receptive field clipped to the image as the
+network really reads it, where padding, floor rounding and dilation gaps make the border units see less than
+the field's arithmetic says.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +26,7 @@ from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
 from cnnlab.analysis import _fields as rfm
-from cnnlab.analysis._fields import GLOBAL, NONE, ReceptiveField
+from cnnlab.analysis._fields import GLOBAL, NONE, ReceptiveField, _pair
 
 CONV = {"conv1d", "conv2d", "conv3d"}
 CONV_T = {"conv_transpose1d", "conv_transpose2d", "conv_transpose3d"}
@@ -88,21 +94,18 @@ def _bind(kind: str, args: tuple, kwargs: dict) -> dict:
     return out
 
 
-def _pair(v, default) -> tuple[int, int]:
-    if v is None:
-        v = default
-    if isinstance(v, int):
-        return (v, v)
-    v = tuple(v)
-    return (int(v[0]), int(v[0])) if len(v) == 1 else (int(v[0]), int(v[1]))
+# per unit along one spatial dimension: the (first, last) input index it depends on, None if only padding
+Extent = tuple[tuple[int, int] | None, ...]
 
 
 @dataclass
 class Node:
-    """What is known about one tensor: its field and which of its dimensions are (h, w)."""
+    """What is known about one tensor: its field, which of its dimensions are (h, w) and, when the tracer
+    follows them, the exact extents of its units along those two dimensions (None: not known)."""
 
     rf: ReceptiveField
     sdims: tuple[int, int] | None  # positions of the spatial dims; None: no grid (a 1x1 map flattened)
+    extent: tuple[Extent, Extent] | None = None
 
 
 @dataclass
@@ -115,6 +118,7 @@ class ModuleCall:
     inputs: list = field(default_factory=list)
     outputs: list = field(default_factory=list)
     rf: ReceptiveField | None = None
+    node: Node | None = None  # of the output, when the call returns one tensor
     first: bool = True
     index: int = 1  # the how-manieth call of this module (reused modules: ReLU objects shared by blocks)
 
@@ -141,9 +145,12 @@ class OpEvent:
 class Tracer(TorchFunctionMode):
     """Records ops and module calls of one forward pass. Use through :func:`trace`."""
 
-    def __init__(self, input_tensor: Tensor, const_ids: dict[int, nn.Parameter | Tensor]) -> None:
+    def __init__(self, input_tensor: Tensor, const_ids: dict[int, nn.Parameter | Tensor], *,
+                 extents: bool = False) -> None:
         super().__init__()
-        self.nodes: dict[int, Node] = {id(input_tensor): Node(ReceptiveField.identity(), (2, 3))}
+        self.extents = extents
+        ext = tuple(tuple((i, i) for i in range(n)) for n in input_tensor.shape[-2:]) if extents else None
+        self.nodes: dict[int, Node] = {id(input_tensor): Node(ReceptiveField.identity(), (2, 3), ext)}
         self.keep: list = [input_tensor]  # keeps tensors alive so that ids are not reused during the pass
         self.consts = const_ids
         self.stack: list[ModuleCall] = []
@@ -174,6 +181,7 @@ class Tracer(TorchFunctionMode):
             call.outputs = list(_tensors(output))
             self.keep.extend(call.outputs)
             call.rf = self.field_of(call.outputs)
+            call.node = self.node(call.outputs[0]) if len(call.outputs) == 1 else None
 
         return hook
 
@@ -235,7 +243,7 @@ class Tracer(TorchFunctionMode):
             if not spatial4:
                 why = f"{name} over a tensor without an (N, C, H, W) grid"
                 return [Node(ReceptiveField.unknown(why), None)] * len(outs)
-            return [Node(self.window_rule(name, args, kwargs, x, o, nx.rf), (2, 3))] * len(outs)
+            return [self.window_rule(name, args, kwargs, x, o, nx)] * len(outs)
         if name in IDENTITY:
             return same
         if name in ELEMENTWISE:
@@ -262,45 +270,73 @@ class Tracer(TorchFunctionMode):
         if name in SHAPE:
             return [self.reshape_rule(name, args, kwargs, x, t, nx) for t in outs]
         if name == "interpolate" or name.startswith("upsample"):
-            return [Node(ReceptiveField.unknown("interpolation: the field depends on the mode"), None)] * len(outs)
+            rf = ReceptiveField.unknown("interpolation: the field depends on the mode")
+            return [Node(rf, (2, 3) if spatial4 else None)] * len(outs)  # the grid stays, resized
         if nx.rf.kind == GLOBAL:
             return [Node(ReceptiveField(GLOBAL), None)] * len(outs)
         return [Node(ReceptiveField.unknown(f"no receptive-field rule for {name}"), None)] * len(outs)
 
-    def window_rule(self, name, args, kwargs, x: Tensor, o: Tensor, rf: ReceptiveField) -> ReceptiveField:
-        if name in CONV:
-            a = _bind("conv", args, kwargs)
-            w = a["weight"]
-            k, s, d = tuple(w.shape[-2:]), _pair(a.get("stride"), 1), _pair(a.get("dilation"), 1)
-            p = a.get("padding", 0)
-            if isinstance(p, str):  # "valid" or "same" (stride 1): torch pads (k - 1) * d // 2 before
-                p = (0, 0) if p == "valid" else tuple((k[i] - 1) * d[i] // 2 for i in range(2))
-            return rfm.through_window(rf, k, s, _pair(p, 0), d)
+    def window_rule(self, name, args, kwargs, x: Tensor, o: Tensor, nx: Node) -> Node:
+        rf, n_in, n_out = nx.rf, tuple(x.shape[-2:]), tuple(o.shape[-2:])
+        if name in CONV | POOL:
+            if name in CONV:
+                a = _bind("conv", args, kwargs)
+                k, s, d = tuple(a["weight"].shape[-2:]), _pair(a.get("stride"), 1), _pair(a.get("dilation"), 1)
+                p = a.get("padding", 0)
+                if isinstance(p, str):  # "valid" or "same" (stride 1): torch pads (k - 1) * d // 2 before
+                    p = (0, 0) if p == "valid" else tuple((k[i] - 1) * d[i] // 2 for i in range(2))
+                p = _pair(p, 0)
+            else:
+                a = _bind("lp_pool2d" if name == "lp_pool2d" else "avg_pool2d" if name == "avg_pool2d"
+                          else "max_pool2d", args, kwargs)
+                k = _pair(a["kernel_size"], None)
+                s, p, d = _pair(a.get("stride") or k, None), _pair(a.get("padding"), 0), _pair(a.get("dilation"), 1)
+            return self.made(rfm.through_window(rf, k, s, p, d), nx, n_out, lambda i, o: range(
+                o * s[i] - p[i], o * s[i] - p[i] + (k[i] - 1) * d[i] + 1, d[i]))
         if name in CONV_T:
             a = _bind("conv_t", args, kwargs)
-            k = tuple(a["weight"].shape[-2:])
-            return rfm.through_transposed(rf, k, _pair(a.get("stride"), 1), _pair(a.get("padding"), 0),
-                                          _pair(a.get("dilation"), 1))
-        if name in POOL:
-            a = _bind("lp_pool2d" if name == "lp_pool2d" else "avg_pool2d" if name == "avg_pool2d"
-                      else "max_pool2d", args, kwargs)
-            k = _pair(a["kernel_size"], None)
-            s = _pair(a.get("stride") or k, None)
-            return rfm.through_window(rf, k, s, _pair(a.get("padding"), 0), _pair(a.get("dilation"), 1))
+            k, s = tuple(a["weight"].shape[-2:]), _pair(a.get("stride"), 1)
+            p, d = _pair(a.get("padding"), 0), _pair(a.get("dilation"), 1)
+            # output o reads input i where o = i * s - p + m * d for a kernel tap m
+            return self.made(rfm.through_transposed(rf, k, s, p, d), nx, n_out, lambda i, o: [
+                (o + p[i] - m * d[i]) // s[i] for m in range(k[i]) if (o + p[i] - m * d[i]) % s[i] == 0])
         if name in ADAPTIVE:
-            n, out = tuple(x.shape[-2:]), tuple(o.shape[-2:])
-            if any(n[i] % out[i] for i in range(2)):
-                return ReceptiveField.unknown(
-                    f"adaptive pooling {n[0]}x{n[1]} -> {out[0]}x{out[1]}: bins differ in size")
-            k = tuple(n[i] // out[i] for i in range(2))
-            return rfm.through_window(rf, k, k, 0, 1)
+            def bins(i, o):  # torch's bins: [floor(o n / out), ceil((o + 1) n / out))
+                return range(o * n_in[i] // n_out[i], -(-(o + 1) * n_in[i] // n_out[i]))
+
+            if any(n_in[i] % n_out[i] for i in range(2)):  # no one field, but exact extents
+                why = f"adaptive pooling {n_in[0]}x{n_in[1]} -> {n_out[0]}x{n_out[1]}: bins differ in size"
+                return self.made(ReceptiveField.unknown(why), nx, n_out, bins)
+            k = tuple(n_in[i] // n_out[i] for i in range(2))
+            return self.made(rfm.through_window(rf, k, k, 0, 1), nx, n_out, bins)
         # pad: (left, right, top, bottom, ...) for the last dims
         a = _bind("pad", args, kwargs)
         pad = list(a["pad"]) + [0] * 4
-        return rfm.through_pad(rf, (pad[2], pad[0]))
+        before, mode = (pad[2], pad[0]), a.get("mode") or "constant"
+
+        def source(i, o):  # the input index an output position copies, by padding mode
+            j, n = o - before[i], n_in[i]
+            if mode == "reflect":
+                j = -j if j < 0 else 2 * (n - 1) - j if j >= n else j
+            elif mode == "replicate":
+                j = min(max(j, 0), n - 1)
+            elif mode == "circular":
+                j %= n
+            return (j,)
+
+        return self.made(rfm.through_pad(rf, before), nx, n_out, source)
+
+    def made(self, rf: ReceptiveField, nx: Node, n_out: tuple[int, int],
+             reads: Callable[[int, int], Iterable[int]]) -> Node:
+        """The ``n_out`` (h, w) map a window-like op makes from ``nx``'s; ``reads(dim, o)``: the input units
+        that output unit ``o`` reads along spatial dimension ``dim`` (0: h, 1: w), padding positions included."""
+        if not self.extents or nx.extent is None:
+            return Node(rf, (2, 3))
+        ext = tuple(_gather(nx.extent[i], (reads(i, o) for o in range(n_out[i]))) for i in range(2))
+        return Node(rf, (2, 3), ext)
 
     def broadcast(self, name: str, ins: list[Tensor], o: Tensor) -> Node:
-        fields, sd = [], None
+        fields, sd, exts = [], None, []
         for t in ins:
             n = self.node(t)
             if n.rf.kind == NONE:
@@ -310,6 +346,7 @@ class Tracer(TorchFunctionMode):
                     fields.append(ReceptiveField(GLOBAL, note="a context vector broadcast over the map"))
                 else:
                     fields.append(n.rf)
+                exts.append(None)
                 continue
             shift = o.dim() - t.dim()
             pos = (n.sdims[0] + shift, n.sdims[1] + shift)
@@ -319,10 +356,12 @@ class Tracer(TorchFunctionMode):
             if tuple(t.shape[d] for d in n.sdims) != tuple(o.shape[d] for d in pos):
                 if t.shape[n.sdims[0]] * t.shape[n.sdims[1]] == 1:
                     fields.append(ReceptiveField(GLOBAL, note="a context vector broadcast over the map"))
+                    exts.append(None)
                     continue
                 return Node(ReceptiveField.unknown(f"{name} broadcasts along a spatial dimension"), None)
             fields.append(n.rf)
-        return Node(rfm.covering(fields), sd)
+            exts.append(n.extent)
+        return Node(rfm.covering(fields), sd, _merged(exts) if sd is not None else None)
 
     def merge(self, tensors, dim: int, o: Tensor, stack: bool) -> Node:
         nodes = [self.node(t) for t in tensors]
@@ -342,7 +381,7 @@ class Tracer(TorchFunctionMode):
             sd = (sd[0] + 1, sd[1] + 1)
         elif stack and dim <= sd[1]:
             sd = (sd[0], sd[1] + 1)
-        return Node(rfm.covering([n.rf for n in live]), sd)
+        return Node(rfm.covering([n.rf for n in live]), sd, _merged([n.extent for n in live]))
 
     def global_of(self, ins: list[Tensor], name: str) -> ReceptiveField:
         kinds = {self.node(t).rf.kind for t in ins}
@@ -364,12 +403,14 @@ class Tracer(TorchFunctionMode):
         hit = dims & set(nx.sdims)
         if not hit:
             shift = sum(1 for d in dims if d < nx.sdims[0])
-            return Node(nx.rf, nx.sdims if keep else (nx.sdims[0] - shift, nx.sdims[1] - shift))
+            return Node(nx.rf, nx.sdims if keep else (nx.sdims[0] - shift, nx.sdims[1] - shift), nx.extent)
         if hit != set(nx.sdims):
             return Node(ReceptiveField.unknown("reduction over one spatial dimension"), None)
         h, w = x.shape[nx.sdims[0]], x.shape[nx.sdims[1]]
         rf = rfm.through_window(nx.rf, (h, w), (h, w), 0, 1)  # a global average: one window over the map
-        return Node(rf, nx.sdims if keep else None)
+        if not keep:
+            return Node(rf, None)
+        return Node(rf, nx.sdims, tuple((_span(e),) for e in nx.extent) if nx.extent is not None else None)
 
     def reshape_rule(self, name, args, kwargs, x: Tensor, o: Tensor, nx: Node) -> Node:
         if nx.sdims is None:
@@ -385,7 +426,7 @@ class Tracer(TorchFunctionMode):
                 perm = list(range(x.dim()))
                 i, j = b["dim0"] % x.dim(), b["dim1"] % x.dim()
                 perm[i], perm[j] = perm[j], perm[i]
-            return Node(nx.rf, (perm.index(a0), perm.index(a1)))
+            return Node(nx.rf, (perm.index(a0), perm.index(a1)), nx.extent)
         if name in ("chunk", "split", "unbind", "getitem"):
             if name == "getitem":
                 return self.getitem_rule(args[1], x, o, nx)
@@ -394,7 +435,7 @@ class Tracer(TorchFunctionMode):
             if dim in nx.sdims:
                 return Node(ReceptiveField.unknown(f"{name} along a spatial dimension"), None)
             if name == "unbind" and dim < a0:
-                return Node(nx.rf, (a0 - 1, a1 - 1))
+                return Node(nx.rf, (a0 - 1, a1 - 1), nx.extent)
             return nx
         if x.shape[a0] * x.shape[a1] == 1 and o.dim() < x.dim():
             return Node(nx.rf, None)  # a 1x1 map flattened: each unit keeps the single position's field
@@ -402,7 +443,7 @@ class Tracer(TorchFunctionMode):
         tail = tuple(x.shape[a0:])
         if a1 == a0 + 1 and o.dim() >= len(tail) and tuple(o.shape[o.dim() - len(tail):]) == tail:
             shift = o.dim() - x.dim()
-            return Node(nx.rf, (a0 + shift, a1 + shift))
+            return Node(nx.rf, (a0 + shift, a1 + shift), nx.extent)
         if name in ("expand", "expand_as", "repeat") and tuple(o.shape[-2:]) == tuple(x.shape[-2:]):
             return nx
         return Node(ReceptiveField(GLOBAL, note="spatial positions merged into one dimension"), None)
@@ -419,7 +460,7 @@ class Tracer(TorchFunctionMode):
                     return Node(ReceptiveField.unknown("indexing along a spatial dimension"), None)
             elif isinstance(i, int):
                 dropped += 1
-        return Node(nx.rf, (nx.sdims[0] - dropped, nx.sdims[1] - dropped))
+        return Node(nx.rf, (nx.sdims[0] - dropped, nx.sdims[1] - dropped), nx.extent)
 
     # cost -------------------------------------------------------------------------------------------------
     def cost(self, name, args, kwargs, ins: list[Tensor], outs: list[Tensor]) -> tuple[int, int, str]:
@@ -464,6 +505,28 @@ def _meta_batch_norm(input, running_mean=None, running_var=None, weight=None, bi
     shape = [1, -1] + [1] * (input.dim() - 2)
     out = input * weight.view(shape) if weight is not None else input.clone()
     return out + bias.view(shape) if bias is not None else out
+
+
+def _span(spans: Iterable[tuple[int, int] | None]) -> tuple[int, int] | None:
+    """The smallest (first, last) range holding every given one; None if none sees anything."""
+    spans = [sp for sp in spans if sp is not None]
+    return (min(a for a, _ in spans), max(b for _, b in spans)) if spans else None
+
+
+def _gather(ext: Extent, reads: Iterable[Iterable[int]]) -> Extent:
+    """Per output unit, the span of the extents of the input units it reads (padding positions read
+    nothing)."""
+    return tuple(_span(ext[r] for r in units if 0 <= r < len(ext)) for units in reads)
+
+
+def _merged(exts: list[tuple[Extent, Extent] | None]) -> tuple[Extent, Extent] | None:
+    """Unit by unit, the span of several maps' extents on the same grid (add, concat); None if one is not
+    known (or not a map: a context vector broadcast over the map)."""
+    if not exts or any(e is None for e in exts):
+        return None
+    if all(e is exts[0] for e in exts):  # the same map twice, or a map and its in-place result
+        return exts[0]
+    return tuple(tuple(_span(units) for units in zip(*(e[i] for e in exts))) for i in range(2))
 
 
 def _tensors(obj):

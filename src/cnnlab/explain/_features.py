@@ -3,16 +3,15 @@ patches that excite a channel most."""
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cnnlab.analysis import receptive_boxes
 from cnnlab.explain._core import capture_layer, check_inputs, model_state, resolve_layer
 from cnnlab.explain._plot import image_grid
-from cnnlab.explain._relu import ModifiedReLU
 
 
 def feature_maps(model: nn.Module, inputs: Tensor, layer: nn.Module | str | None = None) -> Tensor:
@@ -56,65 +55,21 @@ def kernel_grid(model: nn.Module, layer: nn.Module | str | None = None, *, ncol:
 
 def receptive_field(model: nn.Module, layer: nn.Module | str | None, input_shape: tuple[int, int, int],
                     units: Tensor, *, dtype: torch.dtype = torch.float32) -> Tensor:
-    """Input boxes seen by units of ``layer``: ``Tensor[K, 4]`` rows ``(y0, x0, y1, x1)``, end exclusive,
-    clipped to the image, for ``units`` = ``Tensor[K, 2]`` of ``(y, x)`` positions in the layer's map.
+    """Input boxes seen by units of ``layer`` (default: the last ``nn.Conv2d``): ``Tensor[K, 4]`` rows
+    ``(y0, x0, y1, x1)``, end exclusive, clipped to the image, for ``units`` = ``Tensor[K, 2]`` of ``(y, x)``
+    positions in the layer's map.
 
-    Found exactly and for any architecture (padding, asymmetric "SAME" padding, residual and parallel
-    branches) as the support of the unit's gradient in a probe copy of the model whose convolutions and
-    linear layers average with positive weights, whose normalisation layers are identities, whose max
-    pooling is average pooling and whose ReLUs are linear, run on an all-ones image (``dtype`` float64 for
-    very deep networks, where float32 gradients at the field's border could underflow).
+    Exact for any architecture the analysis trace follows (padding, asymmetric "SAME" padding, residual and
+    parallel branches), border units included: :func:`cnnlab.analysis.receptive_boxes` on an ``input_shape``
+    = ``(C, H, W)`` image. The model is traced (on the meta device where it can be), not changed; ``dtype`` is
+    that of the traced pass.
+
+    Raises:
+        ValueError: where the analysis cannot give an exact box (a layer without an ``(N, C, h, w)`` output,
+            an op the trace has no rule for, a global mix), or a unit outside the layer's map.
     """
-    units = torch.as_tensor(units).long().reshape(-1, 2)
-    probe = _probe_copy(model, dtype)
-    mod = resolve_layer(probe, layer if isinstance(layer, str) or layer is None else _name_of(model, layer))
-    store: dict[str, Tensor] = {}
-    handle = capture_layer(mod, store, grad=False)
-    try:
-        x = torch.ones(len(units), *input_shape, dtype=dtype, requires_grad=True)
-        with torch.enable_grad(), ModifiedReLU("linear"):
-            probe(x)
-        act = store["act"]
-        h, w = act.shape[-2:]
-        if int(units[:, 0].max()) >= h or int(units[:, 1].max()) >= w or int(units.min()) < 0:
-            raise ValueError(f"units must lie in the layer's {h}x{w} map, got {units.tolist()}")
-        k = torch.arange(len(units))
-        (grad,) = torch.autograd.grad(act[k, :, units[:, 0], units[:, 1]].sum(), x)
-    finally:
-        handle.remove()
-    support = grad.abs().sum(1) > 0  # (K, H, W)
-    rows, cols = support.any(2), support.any(1)
-    boxes = []
-    for r, c in zip(rows, cols):
-        ry, cx = r.nonzero().flatten(), c.nonzero().flatten()
-        boxes.append([int(ry.min()), int(cx.min()), int(ry.max()) + 1, int(cx.max()) + 1])
-    return torch.tensor(boxes)
-
-
-def _name_of(model: nn.Module, layer: nn.Module) -> str:
-    for n, m in model.named_modules():
-        if m is layer:
-            return n
-    raise ValueError(f"layer {type(layer).__name__} is not a module of the model")
-
-
-def _probe_copy(model: nn.Module, dtype: torch.dtype) -> nn.Module:
-    probe = copy.deepcopy(model).to(dtype).eval()
-    for m in probe.modules():
-        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
-            fan_in = m.weight[0].numel()
-            with torch.no_grad():
-                m.weight.fill_(1.0 / fan_in)
-                if m.bias is not None:
-                    m.bias.zero_()
-        for name, child in list(m.named_children()):
-            if isinstance(child, (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm)):
-                setattr(m, name, nn.Identity())
-            elif isinstance(child, nn.MaxPool2d):
-                setattr(m, name, nn.AvgPool2d(child.kernel_size, child.stride, child.padding, child.ceil_mode))
-    for p in probe.parameters():
-        p.requires_grad_(False)
-    return probe
+    mod = resolve_layer(model, layer)
+    return receptive_boxes(model, tuple(input_shape), layer if isinstance(layer, str) else mod, units, dtype=dtype)
 
 
 @dataclass

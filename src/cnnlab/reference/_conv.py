@@ -146,11 +146,18 @@ def conv2d_backward(dy, x, w, *, bias: bool = True, stride=1, padding="valid", d
     return ConvGrads(dx, dw, dy.sum(axis=(0, 2, 3)) if bias else None)
 
 
-def _transpose_pads(padding) -> tuple[tuple[int, int], tuple[int, int]]:
+def _transpose_geometry(x, w, stride, padding, output_padding, dilation):
+    """``(stride, dilation, pads, (Ho, Wo))`` of a transposed convolution: pads the explicit
+    ``((top, bottom), (left, right))`` padding of the convolution it transposes, ``(Ho, Wo)`` its output size."""
     if isinstance(padding, str):
         raise ValueError(f"conv_transpose2d takes the explicit padding of the convolution it transposes, "
                          f"got {padding!r}")
-    return resolve_padding(padding, (1, 1))
+    stride, dilation = pair("stride", stride), pair("dilation", dilation)
+    pads = resolve_padding(padding, (1, 1))
+    op = output_padding if isinstance(output_padding, tuple | list) else (output_padding, output_padding)
+    sizes = tuple(conv_transpose_output_size(x.shape[2 + a], w.shape[2 + a], padding=pads[a], stride=stride[a],
+                                             dilation=dilation[a], output_padding=op[a]) for a in (0, 1))
+    return stride, dilation, pads, sizes
 
 
 def conv_transpose2d(x, w, b=None, *, stride=1, padding=0, output_padding=0, dilation=1,
@@ -178,11 +185,7 @@ def conv_transpose2d(x, w, b=None, *, stride=1, padding=0, output_padding=0, dil
         ``[N, C_out, (H - 1) * s - 2 p + d * (kh - 1) + output_padding + 1, ...]``.
     """
     x, w, dtype = _check(x, w, groups, transposed=True)
-    stride, dilation = pair("stride", stride), pair("dilation", dilation)
-    pads = _transpose_pads(padding)
-    op = output_padding if isinstance(output_padding, tuple | list) else (output_padding, output_padding)
-    sizes = [conv_transpose_output_size(x.shape[2 + a], w.shape[2 + a], padding=pads[a], stride=stride[a],
-                                        dilation=dilation[a], output_padding=op[a]) for a in (0, 1)]
+    stride, dilation, pads, sizes = _transpose_geometry(x, w, stride, padding, output_padding, dilation)
     padded = (sizes[0] + sum(pads[0]), sizes[1] + sum(pads[1]))
     y = _input_gradient(x, w.astype(dtype, copy=False), padded, pads, stride, dilation, groups)
     b = _bias(b, w.shape[1] * groups, dtype)
@@ -198,11 +201,7 @@ def conv_transpose2d_backward(dy, x, w, *, bias: bool = True, stride=1, padding=
     gradient (``dw = dy ⋆ x``).
     """
     x, w, dtype = _check(x, w, groups, transposed=True)
-    stride, dilation = pair("stride", stride), pair("dilation", dilation)
-    pads = _transpose_pads(padding)
-    op = output_padding if isinstance(output_padding, tuple | list) else (output_padding, output_padding)
-    sizes = tuple(conv_transpose_output_size(x.shape[2 + a], w.shape[2 + a], padding=pads[a], stride=stride[a],
-                                             dilation=dilation[a], output_padding=op[a]) for a in (0, 1))
+    stride, dilation, pads, sizes = _transpose_geometry(x, w, stride, padding, output_padding, dilation)
     dy = as_float_array("dy", dy, 4).astype(dtype, copy=False)
     if dy.shape != (x.shape[0], w.shape[1] * groups, *sizes):
         raise ValueError(f"dy must have the output's shape {(x.shape[0], w.shape[1] * groups, *sizes)}, "

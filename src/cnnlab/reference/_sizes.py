@@ -10,12 +10,16 @@ output is smaller), *full* pads ``d * (k - 1)`` on both sides (the kernel overla
 point, the output is larger) and *same* pads so that ``out = ceil(n / s)`` (the kernel is centred on every
 input point; with stride 1 the output has the input's size). Same padding is split as TensorFlow and
 ``torch`` do: ``total // 2`` before and the rest after, so even kernels and strides pad one more at the end.
+
+The arithmetic is :mod:`cnnlab._sizes` (pure Python, shared with :mod:`cnnlab.analysis`); this module adds the
+padding modes and keyword-only signatures.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
+
+from cnnlab import _sizes
 
 __all__ = [
     "MODES",
@@ -32,25 +36,13 @@ MODES = ("valid", "same", "full")
 Padding = str | int | Sequence  # "valid" | "same" | "full" | p | (ph, pw) | ((top, bottom), (left, right))
 
 
-def _positive(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def _non_negative(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value or value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-    return int(value)
+    return int(_sizes.check_int(name, value, 0))
 
 
 def same_padding(n: int, k: int, *, stride: int = 1, dilation: int = 1) -> tuple[int, int]:
     """``(before, after)`` padding of one axis so that the output has ``ceil(n / stride)`` points."""
-    n, k = _positive("input size", n), _positive("kernel size", k)
-    s, d = _positive("stride", stride), _positive("dilation", dilation)
-    out = -(-n // s)
-    total = max((out - 1) * s + d * (k - 1) + 1 - n, 0)
-    return total // 2, total - total // 2
+    return _sizes.same_padding(n, k, stride, dilation)
 
 
 def _axis_padding(padding, k: int, n: int | None, s: int, d: int, axis: int) -> tuple[int, int]:
@@ -106,15 +98,12 @@ def conv_output_size(n: int, k: int, *, padding: Padding = "valid", stride: int 
         >>> conv_output_size(5, 3, padding="same", stride=2)
         3
     """
-    n, k = _positive("input size", n), _positive("kernel size", k)
-    s, d = _positive("stride", stride), _positive("dilation", dilation)
+    n, k = _sizes.check_int("input size", n, 1), _sizes.check_int("kernel size", k, 1)
+    s, d = _sizes.check_int("stride", stride, 1), _sizes.check_int("dilation", dilation, 1)
     if isinstance(padding, Sequence) and not isinstance(padding, str):
         padding = (tuple(padding), 0)
     before, after = _axis_padding(padding, k, n, s, d, 0)
-    span = n + before + after - d * (k - 1)
-    if span < 1:
-        raise ValueError(f"kernel extent {d * (k - 1) + 1} is larger than the padded input {n + before + after}")
-    return (span - 1) // s + 1
+    return _sizes.conv_output_size(n, k, s, before, after, d)
 
 
 def conv_transpose_output_size(n: int, k: int, *, padding: int | tuple[int, int] = 0, stride: int = 1,
@@ -129,16 +118,10 @@ def conv_transpose_output_size(n: int, k: int, *, padding: int | tuple[int, int]
         >>> conv_transpose_output_size(3, 3, padding=1, stride=2, output_padding=0)
         5
     """
-    n, k = _positive("input size", n), _positive("kernel size", k)
-    s, d = _positive("stride", stride), _positive("dilation", dilation)
-    op = _non_negative("output_padding", output_padding)
-    if op >= max(s, d):
-        raise ValueError(f"output_padding must be smaller than stride or dilation, got {op}")
+    k, s, d = _sizes.check_int("kernel size", k, 1), _sizes.check_int("stride", stride, 1), \
+        _sizes.check_int("dilation", dilation, 1)
     before, after = _axis_padding(padding if not isinstance(padding, tuple) else (padding, 0), k, None, s, d, 0)
-    out = (n - 1) * s - before - after + d * (k - 1) + op + 1
-    if out < 1:
-        raise ValueError(f"transposed convolution output size would be {out}")
-    return out
+    return _sizes.conv_transpose_output_size(n, k, s, before, after, d, output_padding)
 
 
 def transpose_output_padding(n: int, k: int, *, padding: int | tuple[int, int] = 0, stride: int = 1,
@@ -159,18 +142,4 @@ def pool_output_size(n: int, k: int, *, stride: int | None = None, padding: int 
         >>> pool_output_size(7, 2), pool_output_size(7, 2, ceil_mode=True)
         (3, 4)
     """
-    n, k = _positive("input size", n), _positive("kernel size", k)
-    s = k if stride is None else _positive("stride", stride)
-    d = _positive("dilation", dilation)
-    p = _non_negative("padding", padding)
-    if 2 * p > k:
-        raise ValueError(f"padding must be at most half the kernel size {k}, got {p}")
-    span = n + 2 * p - d * (k - 1) - 1
-    if span < 0:
-        raise ValueError(f"pooling window {d * (k - 1) + 1} is larger than the padded input {n + 2 * p}")
-    if not ceil_mode:
-        return span // s + 1
-    out = math.ceil(span / s) + 1
-    if (out - 1) * s >= n + p:  # the last window would start in the right padding only
-        out -= 1
-    return out
+    return _sizes.pool_output_size(n, k, stride, padding, dilation, ceil_mode)
