@@ -172,7 +172,6 @@ def transfer(source: str | os.PathLike | nn.Module, train: ImageTensors, *,
                            input_size=(h, w), resize=cfg.resize, seed=cfg.seed).to(cfg.device)
     counts = freeze(model, cfg.mode, bn_stats=cfg.freeze_bn)
     extra: dict[str, Any] = {}
-    train_json: dict[str, Any] | None = None  # the TrainConfig used, when training
     if kind == "linear":
         feats = extract_features(model, data, device=cfg.device)
         weight, bias = fit_logistic_regression(feats, data.labels, len(train.classes), l2=cfg.l2)
@@ -193,7 +192,7 @@ def transfer(source: str | os.PathLike | nn.Module, train: ImageTensors, *,
                     "seconds": r.seconds, **({} if r.val_acc is None else {"eval_loss": r.val_loss,
                                                                             "eval_acc": r.val_acc})}
                    for r in hist.rows]
-        train_json = extra["train"] = tc.to_json()
+        extra["train"] = tc.to_json()  # the TrainConfig used
     model.eval()
     acc = history[-1].get("eval_acc") if eval_data is not None else None
     result = TransferResult(model=model, config=cfg, history=history, eval_accuracy=acc,
@@ -206,5 +205,5 @@ def transfer(source: str | os.PathLike | nn.Module, train: ImageTensors, *,
             "transfer": {**getattr(model, "cnnlab_source", {}), "config": dataclasses.asdict(cfg),
                          "trainable_params": counts["trainable"], "frozen_params": counts["frozen"],
                          "train_images": len(data), "eval_accuracy": acc},
-            "history": history, **({"train": train_json} if train_json is not None else {})})
+            "history": history, **({"train": extra["train"]} if "train" in extra else {})})
     return result
