@@ -14,27 +14,7 @@ which with symmetric padding ``p`` and ``d = 1`` is the notes' ``(W - F + 2P) / 
 
 from __future__ import annotations
 
-import operator
-
-
-def check_int(name: str, value, minimum: int):
-    """``value`` if it is an integer ``>= minimum``, else a ``ValueError`` naming it.
-
-    Integers are ints and anything with ``__index__`` (NumPy integers; the 0-d integer tensors that
-    ``x.shape`` gives under jit tracing, returned unchanged so that the trace keeps them symbolic); a float
-    with an integral value is converted to ``int``.
-    """
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    try:
-        ok = not isinstance(value, bool) and operator.index(value) >= minimum
-    except TypeError:
-        ok = False
-    if not ok:
-        what = "a positive integer" if minimum == 1 else "a non-negative integer" if minimum == 0 else \
-            f"an integer >= {minimum}"
-        raise ValueError(f"{name} must be {what}, got {value!r}")
-    return value
+from cnnlab._checks import check_int  # noqa: F401 (re-exported for the size helpers)
 
 
 def conv_output_size(n: int, k: int, stride: int = 1, before: int = 0, after: int = 0, dilation: int = 1) -> int:

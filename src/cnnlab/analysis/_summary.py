@@ -407,7 +407,7 @@ def format_summary(summary: Summary, fmt: str = "table") -> str:
                         rf.get("size") if rf.get("kind") == "local" else rf.get("kind", ""),
                         rf.get("stride"), rf.get("start"), rf.get("note", "")])
         return buf.getvalue()
-    from cnnlab.cli._format import markdown_table, table
+    from cnnlab._format import markdown_table, table
 
     rows = [_row_cells(r, fmt == "table") for r in summary.rows]
     kinds = [[k, f"{v['layers']}", f"{v['params']:,}", f"{v['memory_bytes'] / 1024:,.1f}", f"{v['flops']:,}"]

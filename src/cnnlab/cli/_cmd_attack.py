@@ -62,7 +62,7 @@ def attack_options(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnlab.cli._format import table
+    from cnnlab._format import table
 
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be at least 1, got {args.limit}")

@@ -27,7 +27,7 @@ def _grid(name: str, a) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnlab.cli._format import table
+    from cnnlab._format import table
     from cnnlab.reference import conv_demo
 
     d = conv_demo(size=args.size, kernel=args.kernel, mode=args.mode, stride=args.stride, dilation=args.dilation,

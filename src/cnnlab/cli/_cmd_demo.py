@@ -18,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnlab.cli._format import table
+    from cnnlab._format import table
     from cnnlab.report import run_demo
 
     res = run_demo(args.out, model=args.model, images=args.images, sections=args.sections, device=args.device)

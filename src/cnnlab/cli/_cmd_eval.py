@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     import os
 
     from cnnlab import train
-    from cnnlab.cli._format import table
+    from cnnlab._format import table
 
     r = train.evaluate_checkpoint(args.checkpoint, args.data, split=args.split, data_dir=args.data_dir,
                                   batch_size=args.batch_size, device=args.device, limit=args.limit)

@@ -67,7 +67,7 @@ def run_imbalance(args: argparse.Namespace) -> int:
     import json
 
     from cnnlab import losses
-    from cnnlab.cli._format import table
+    from cnnlab._format import table
 
     _threads(args)
     n_max, epochs, eval_size = args.n_max, args.epochs, args.eval_subset or None
@@ -96,7 +96,7 @@ def run_transfer(args: argparse.Namespace) -> int:
     import json
 
     from cnnlab import transfer
-    from cnnlab.cli._format import table
+    from cnnlab._format import table
 
     _threads(args)
     kw = {"sizes": args.sizes, "eval_size": args.eval_subset or None, "resize": args.resize,

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from cnnlab import data, explain, models
-    from cnnlab.cli._format import table
+    from cnnlab._format import table
     from cnnlab.report import save_image
 
     imgs = [data.image_from_spec(s) for s in args.images]

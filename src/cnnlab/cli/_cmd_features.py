@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cnnlab import data, explain, models
-    from cnnlab.cli._format import table
+    from cnnlab._format import table
     from cnnlab.report import save_image
 
     if args.max_maps < 1 or args.top < 1:

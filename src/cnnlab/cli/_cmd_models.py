@@ -16,7 +16,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from cnnlab import models
-    from cnnlab.cli._format import table
+    from cnnlab._format import table
 
     rows = models.model_table()
     if args.json:

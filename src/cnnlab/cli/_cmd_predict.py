@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from cnnlab import data, models
-    from cnnlab.cli._format import table
+    from cnnlab._format import table
 
     if args.topk < 1:
         raise ValueError(f"--topk must be at least 1, got {args.topk}")

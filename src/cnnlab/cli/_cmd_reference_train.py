@@ -19,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnlab.cli._format import table
+    from cnnlab._format import table
     from cnnlab.reference import DigitsConfig, train_digits
 
     r = train_digits(DigitsConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,

@@ -33,8 +33,9 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from cnnlab import data, models, robust
+    from cnnlab._format import table
+    from cnnlab._plot import save_figure
     from cnnlab.cli._cmd_attack import attack_options
-    from cnnlab.cli._format import table
 
     try:
         epsilons = [float(e) for e in args.eps.split(",") if e.strip()]
@@ -53,8 +54,7 @@ def run(args: argparse.Namespace) -> int:
                                    batch_size=args.batch_size, **opts)
     out = Path(args.out)
     csv_path = robust.save_curve_csv(reps, out / "robustness.csv")
-    fig = robust.plot_curve(reps)
-    fig.savefig(out / "robustness.png", dpi=100, bbox_inches="tight")
+    save_figure(robust.plot_curve(reps), out / "robustness.png")
     print(table(["eps", "accuracy", "success rate", "mean L-inf", "mean L2"],
                 [[f"{r.eps:g}", f"{r.robust_accuracy:.4f}", f"{r.success_rate:.4f}", f"{r.mean_linf:.4f}",
                   f"{r.mean_l2:.3f}"] for r in reps]))

@@ -20,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cnnlab import data, explain, models
-    from cnnlab.cli._format import table
+    from cnnlab._format import table
 
     for m in args.methods:
         explain.METHODS.lookup(m)
@@ -33,10 +33,8 @@ def run(args: argparse.Namespace) -> int:
     res = explain.cascading_randomization(model, x, methods=args.methods, max_steps=args.steps, options=opts)
     print(table(["randomised down to", *res.methods], res.rows()))
     if args.out:
-        import matplotlib.pyplot as plt
+        from cnnlab._plot import save_figure
 
-        fig = res.plot()
-        fig.savefig(args.out, dpi=110, bbox_inches="tight")
-        plt.close(fig)
+        save_figure(res.plot(), args.out)
         print(f"plot: {args.out}")
     return 0

@@ -18,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnlab.cli._format import table
+    from cnnlab._format import table
     from cnnlab.reference import SaturationConfig, plot_saturation, saturation_demo
 
     r = saturation_demo(SaturationConfig(depth=args.depth, channels=args.channels, weight_scale=args.weight_scale,
@@ -28,6 +28,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"\nlayer 1 / layer {args.depth} gradient norm: sigmoid {r.decay('sigmoid'):.2e}, "
           f"relu {r.decay('relu'):.2e}")
     if args.plot:
-        plot_saturation(r).savefig(args.plot, dpi=100)
+        from cnnlab._plot import save_figure
+
+        save_figure(plot_saturation(r), args.plot)
         print(f"plot: {args.plot}")
     return 0

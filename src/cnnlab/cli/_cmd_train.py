@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     import os
 
     from cnnlab import models, train
-    from cnnlab.cli._format import table
+    from cnnlab._format import table
 
     models.MODELS.lookup(args.model)
     out = args.out or os.path.join("runs", args.model)

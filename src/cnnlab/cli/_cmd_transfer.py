@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from cnnlab import data, transfer
-    from cnnlab.cli._format import table
+    from cnnlab._format import table
 
     cfg = transfer.TransferConfig(mode=args.mode, resize=args.resize or None, epochs=args.epochs,
                                   batch_size=args.batch_size, lr=args.lr, backbone_lr_mult=args.backbone_lr_mult,

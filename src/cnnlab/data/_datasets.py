@@ -148,7 +148,7 @@ def download_fashion_mnist(dest: str | os.PathLike | None = None, *, timeout: fl
                 raise FileNotFoundError(f"cannot download Fashion-MNIST ({exc})") from None
             if hashlib.md5(data).hexdigest() != md5:
                 raise ValueError(f"downloaded {fname} fails its md5 check")
-            from cnnlab.models import atomic_write_bytes
+            from cnnlab._io import atomic_write_bytes
 
             atomic_write_bytes(target, data)
     return dest

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from cnnlab._device import model_device
 from cnnlab.explain._core import METHODS, Target, normalize_maps
 from cnnlab.explain._plot import overlay
 
@@ -59,7 +60,7 @@ def explain_images(model: nn.Module, images: Sequence[Tensor] | Tensor, method: 
         if not len(images):
             raise ValueError("no images to explain")
         batch = torch.stack([preprocess(model, img) for img in images])
-    dev = next((p.device for p in model.parameters()), torch.device("cpu"))
+    dev = model_device(model)
     batch = batch.to(dev)
     was_training = model.training
     model.eval()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from cnnlab._device import model_device
 from cnnlab.explain._core import capture_layer, check_inputs, model_state, resolve_layer
 
 
@@ -24,7 +25,7 @@ def penultimate_features(model: nn.Module, images: Tensor, *, layer: nn.Module |
         mod, pre = linears[-1], True
     else:
         mod, pre = resolve_layer(model, layer), False
-    dev = next((p.device for p in model.parameters()), images.device)
+    dev = model_device(model)
     store: dict[str, Tensor] = {}
     feats = []
     with model_state(model) as handles, torch.no_grad():
@@ -58,10 +59,9 @@ class Embedding:
 
     def plot(self, *, title: str | None = None):
         """A matplotlib scatter plot of the points coloured by class (the figure is returned, not shown)."""
-        import matplotlib
+        from cnnlab._plot import pyplot
 
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         fig, ax = plt.subplots(figsize=(7, 6))
         p = self.points.numpy()
@@ -82,11 +82,9 @@ class Embedding:
 
     def save(self, path) -> None:
         """Write the scatter plot as a PNG."""
-        import matplotlib.pyplot as plt
+        from cnnlab._plot import save_figure
 
-        fig = self.plot()
-        fig.savefig(path, dpi=110, bbox_inches="tight")
-        plt.close(fig)
+        save_figure(self.plot(), path)
 
 
 def project(features: Tensor, *, method: str = "tsne", seed: int = 0, perplexity: float = 30.0) -> Tensor:

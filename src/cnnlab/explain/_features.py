@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cnnlab._device import model_device
 from cnnlab.analysis import receptive_boxes
 from cnnlab.explain._core import capture_layer, check_inputs, model_state, resolve_layer
 from cnnlab.explain._plot import image_grid
@@ -106,7 +107,7 @@ def top_patches(model: nn.Module, images: Tensor, layer: nn.Module | str | None,
         raise ValueError(f"k must be a positive integer, got {k!r}")
     mod = resolve_layer(model, layer)
     best, where = [], []
-    dev = next((p.device for p in model.parameters()), images.device)
+    dev = model_device(model)
     for chunk in images.split(batch_size):
         act = feature_maps(model, chunk.to(dev), mod)
         if not 0 <= channel < act.shape[1]:

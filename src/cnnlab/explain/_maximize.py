@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from cnnlab._device import model_device
 from cnnlab.explain._core import Target, capture_layer, model_state, resolve_layer, target_scores
 
 
@@ -88,7 +89,7 @@ def maximize(model: nn.Module, inputs: Tensor | None = None, target: Target = No
     if layer is None and target is None:
         raise ValueError("maximize needs a target class (or a layer and a channel)")
     gen = torch.Generator().manual_seed(cfg.seed)
-    dev = next((p.device for p in model.parameters()), torch.device("cpu"))
+    dev = model_device(model)
     if inputs is None:
         shape = size or getattr(getattr(model, "cnnlab", None), "input_size", None)
         if shape is None:

@@ -65,10 +65,9 @@ class SanityResult:
 
     def plot(self):
         """Correlation against randomisation depth, one line per method (a matplotlib figure)."""
-        import matplotlib
+        from cnnlab._plot import pyplot
 
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(self.steps)), 3.6))
         for j, m in enumerate(self.methods):

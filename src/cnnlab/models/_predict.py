@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from cnnlab._device import model_device
 from cnnlab.models._api import ModelCard
 
 
@@ -58,7 +59,7 @@ def predict(model: nn.Module, images: Sequence[Tensor] | Tensor, *, topk: int = 
         batch = torch.stack([preprocess(model, img) for img in images]) if len(images) else None
     if batch is None:
         return []
-    device = next(model.parameters()).device
+    device = model_device(model)
     was_training = model.training
     model.eval()
     try:

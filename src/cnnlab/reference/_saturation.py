@@ -98,9 +98,6 @@ def saturation_demo(config: SaturationConfig | None = None) -> SaturationResult:
 
 def plot_saturation(result: SaturationResult):
     """A matplotlib figure: ``|dL/dW|`` per layer on a log scale, sigmoid against ReLU."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(5, 3.2))

@@ -65,7 +65,7 @@ class Report:
         )
 
     def write(self, path: str | os.PathLike) -> Path:
-        from cnnlab.models import atomic_write_bytes
+        from cnnlab._io import atomic_write_bytes
 
         path = Path(path)
         atomic_write_bytes(path, self.render().encode("utf-8"))
@@ -108,9 +108,6 @@ def image_to_data_uri(img: Tensor, *, max_side: int | None = 320) -> str:
 
 def figure_to_data_uri(fig) -> str:
     """A matplotlib figure -> PNG data URI (the figure is closed)."""
-    import matplotlib.pyplot as plt
+    from cnnlab._plot import figure_bytes
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    return "data:image/png;base64," + base64.b64encode(figure_bytes(fig)).decode()

@@ -19,10 +19,9 @@ def _data():
 
 
 def _curves(hist):
-    import matplotlib
+    from cnnlab._plot import pyplot
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     ep = [r.epoch for r in hist.rows]
     fig, (a, b) = plt.subplots(1, 2, figsize=(7.5, 2.8))

@@ -10,10 +10,9 @@ from cnnlab.report._html import Section, escape, figure_to_data_uri
 
 
 def _loss_curves_figure():
-    import matplotlib
+    from cnnlab._plot import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import torch
 
     from cnnlab import losses

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from cnnlab._device import model_device
 from cnnlab._registry import Registry
 
 DEFENCES: Registry[Callable[..., Tensor]] = Registry("defence")
@@ -145,12 +146,12 @@ def evaluate_defences(model: nn.Module, data: Any, *,
         limit: images used (default 512).
     """
     from cnnlab.robust._attacks import ATTACKS
-    from cnnlab.robust._evaluate import _as_tensors, _device_of
+    from cnnlab.robust._evaluate import _as_tensors
 
     images, labels, _ = _as_tensors(data)
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
-    dev = _device_of(model)
+    dev = model_device(model)
     x, y = images.to(dev).float(), labels.to(dev)
     attack = ATTACKS.lookup(method)
 

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from cnnlab._device import model_device
 from cnnlab.robust._attacks import ATTACKS, run_attack
 
 
@@ -62,11 +63,6 @@ def _as_tensors(data: Any) -> tuple[Tensor, Tensor, list[str] | None]:
     raise TypeError(f"data must be an ImageTensors or an (images, labels) pair, got {type(data).__name__}")
 
 
-def _device_of(model: nn.Module) -> torch.device:
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
 def evaluate_attack(model: nn.Module, data: Any, method: str | Callable[..., Tensor] = "pgd", *,
                     limit: int | None = None, batch_size: int = 256, target: int | None = None,
                     **options) -> AttackReport:
@@ -100,7 +96,7 @@ def evaluate_attack(model: nn.Module, data: Any, method: str | Callable[..., Ten
     name = method if isinstance(method, str) else getattr(method, "__name__", "attack")
     if isinstance(method, str):
         ATTACKS.lookup(method)
-    dev = _device_of(model)
+    dev = model_device(model)
     clean, robust, ok, linf, l2, l0 = [], [], [], [], [], []
     for s in range(0, len(labels), batch_size):
         x, y = images[s: s + batch_size].to(dev).float(), labels[s: s + batch_size].to(dev)
@@ -157,10 +153,9 @@ def save_curve_csv(reports: Sequence[AttackReport], path: str | os.PathLike) -> 
 
 def plot_curve(reports: Sequence[AttackReport], *, label: str | None = None, ax=None):
     """Robust accuracy vs epsilon as a matplotlib figure (success rate dashed)."""
-    import matplotlib
+    from cnnlab._plot import pyplot
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig = None
     if ax is None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from cnnlab._device import model_device
 from cnnlab.robust._attacks import ATTACKS, attack_mode, run_attack
 
 
@@ -52,7 +53,7 @@ def attack_images(model: nn.Module, images: Sequence[Tensor], method: str = "pgd
     if not len(images):
         raise ValueError("no images to attack")
     classes = getattr(getattr(model, "cnnlab", None), "classes", None)
-    dev = next(model.parameters()).device
+    dev = model_device(model)
     x = torch.stack([preprocess(model, img) for img in images]).to(dev)
     with attack_mode(model), torch.no_grad():
         probs = model(x).float().softmax(1)

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from cnnlab._device import model_device
 from cnnlab.robust._attacks import attack_mode
 
 
@@ -139,13 +140,13 @@ def invariance_curves(model: nn.Module, data: Any, *, kinds: Sequence[str] = ("t
     Returns:
         One dict per (kind, value): ``kind``, ``value``, ``accuracy``, ``agreement``.
     """
-    from cnnlab.robust._evaluate import _as_tensors, _device_of
+    from cnnlab.robust._evaluate import _as_tensors
 
     images, labels, _ = _as_tensors(data)
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
     vals = dict(DEFAULT_VALUES, **(values or {}))
-    dev = _device_of(model)
+    dev = model_device(model)
     rows = []
     with attack_mode(model):
         base = torch.cat([model(images[s: s + batch_size].to(dev).float()).argmax(1)
@@ -165,10 +166,9 @@ def invariance_curves(model: nn.Module, data: Any, *, kinds: Sequence[str] = ("t
 
 def plot_invariance(rows: Sequence[dict[str, Any]]):
     """One panel per transformation: accuracy and agreement against the transformation's value."""
-    import matplotlib
+    from cnnlab._plot import pyplot
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     kinds = list(dict.fromkeys(r["kind"] for r in rows))
     fig, axes = plt.subplots(1, len(kinds), figsize=(4 * len(kinds), 3.2), squeeze=False)
@@ -188,10 +188,9 @@ def plot_invariance(rows: Sequence[dict[str, Any]]):
 
 def plot_equivariance(rows: Sequence[EquivarianceRow]):
     """Bar chart of the per-layer equivariance error for each padding mode."""
-    import matplotlib
+    from cnnlab._plot import pyplot
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     pads = list(rows[0].errors) if rows else []
     fig, ax = plt.subplots(figsize=(max(4, 0.6 * len(rows) + 2), 3.2))
@@ -224,10 +223,10 @@ def invariance_report(model: nn.Module, data: Any, *, limit: int | None = 1000, 
     import csv
     from pathlib import Path
 
-    from cnnlab.robust._evaluate import _as_tensors, _device_of
+    from cnnlab.robust._evaluate import _as_tensors
 
     images, labels, _ = _as_tensors(data)
-    x = images[:equivariance_images].to(_device_of(model)).float()
+    x = images[:equivariance_images].to(model_device(model)).float()
     eq = translation_equivariance(model, x, shift=shift)
     curves = invariance_curves(model, (images, labels), limit=limit)
     files: list[Any] = []
@@ -243,10 +242,9 @@ def invariance_report(model: nn.Module, data: Any, *, limit: int | None = 1000, 
             w = csv.DictWriter(fh, fieldnames=["kind", "value", "accuracy", "agreement"])
             w.writeheader()
             w.writerows(curves)
-        import matplotlib.pyplot as plt
+        from cnnlab._plot import save_figure
 
         for name, fig in (("equivariance.png", plot_equivariance(eq)), ("invariance.png", plot_invariance(curves))):
-            fig.savefig(out / name, dpi=100, bbox_inches="tight")
-            plt.close(fig)
+            save_figure(fig, out / name)
         files = [out / "equivariance.csv", out / "equivariance.png", out / "invariance.csv", out / "invariance.png"]
     return InvarianceReport(eq, curves, files)

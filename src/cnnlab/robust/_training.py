@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from cnnlab._device import model_device
 from cnnlab.robust._attacks import pgd
 
 
@@ -137,7 +138,8 @@ class _ProbingPerturb:
         self.calls, self.probes = 0, []
 
     def probe(self, model: nn.Module) -> None:
-        x, y = self.x.to(next(model.parameters()).device), self.y.to(next(model.parameters()).device)
+        dev = model_device(model)
+        x, y = self.x.to(dev), self.y.to(dev)
         accs = robust_accuracies(model, x, y, eps=self.eps, pgd_steps=self.pgd_steps)
         self.probes.append({"epoch": len(self.probes) + 1, **accs})
 

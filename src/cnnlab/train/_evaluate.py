@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cnnlab._device import model_device, resolve_device
 from cnnlab.data import ImageTensors
 
 
@@ -42,11 +43,6 @@ class EvalResult:
                 "confusion": self.confusion.tolist()}
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
 def batch_floats(images: Tensor) -> Tensor:
     """uint8 (0..255) or float images -> float32 in [0, 1]."""
     if images.dtype == torch.uint8:
@@ -61,7 +57,7 @@ def predict_logits(model: nn.Module, data: ImageTensors | Tensor, *, batch_size:
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     images = data.images if isinstance(data, ImageTensors) else data
-    dev = torch.device(device) if device is not None else _model_device(model)
+    dev = resolve_device(device) if device is not None else model_device(model)
     was_training = model.training
     model.eval()
     try:
@@ -98,7 +94,7 @@ def recalibrate_bn(model: nn.Module, images: Tensor, *, batch_size: int = 128,
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
-    dev = torch.device(device) if device is not None else _model_device(model)
+    dev = resolve_device(device) if device is not None else model_device(model)
     was_training = model.training
     bns: list[nn.modules.batchnorm._BatchNorm] = []
     momenta: list[float | None] = []
@@ -171,10 +167,9 @@ def evaluate(model: nn.Module, data: ImageTensors, *, batch_size: int = 1024,
 
 def confusion_figure(result: EvalResult, *, normalize: bool = True):
     """A matplotlib figure of the confusion matrix (rows: true class, columns: predicted)."""
-    import matplotlib
+    from cnnlab._plot import pyplot
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     cm = result.confusion.double()
     if normalize:
@@ -203,11 +198,7 @@ def confusion_figure(result: EvalResult, *, normalize: bool = True):
 
 def save_confusion_png(result: EvalResult, path, *, normalize: bool = True) -> str:
     """Save :func:`confusion_figure` as a PNG; returns the path."""
-    import matplotlib.pyplot as plt
+    from cnnlab._plot import save_figure
 
-    fig = confusion_figure(result, normalize=normalize)
-    try:
-        fig.savefig(path, dpi=110)
-    finally:
-        plt.close(fig)
+    save_figure(confusion_figure(result, normalize=normalize), path)
     return str(path)

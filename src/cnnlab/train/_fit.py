@@ -23,8 +23,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from cnnlab._device import resolve_device
+from cnnlab._io import atomic_write_bytes
 from cnnlab.data import ImageTensors
-from cnnlab.models import atomic_write_bytes, save_checkpoint
+from cnnlab.models import save_checkpoint
 from cnnlab.train import _state
 from cnnlab.train._augment import apply_params, draw_params, rgb_pca
 from cnnlab.train._config import TrainConfig
@@ -102,18 +104,6 @@ class History:
 
 
 # --------------------------------------------------------------------------------------------- helpers
-
-
-def resolve_device(spec: str) -> torch.device:
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(spec)
-    except RuntimeError:
-        raise ValueError(f"unknown device {spec!r}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {spec!r} asked for but CUDA is not available")
-    return dev
 
 
 def _mix(*xs: int) -> int:

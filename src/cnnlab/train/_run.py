@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from cnnlab._device import model_device
 from cnnlab.data import ImageTensors
 from cnnlab.train._config import TrainConfig
 from cnnlab.train._evaluate import EvalResult, evaluate
@@ -47,7 +48,7 @@ def _check_compatible(model: nn.Module, data: ImageTensors, what: str) -> None:
     model.eval()
     try:
         with torch.no_grad():
-            out = model(x.to(next(model.parameters()).device))
+            out = model(x.to(model_device(model)))
     except (RuntimeError, ValueError) as exc:
         name = card.name if card is not None else type(model).__name__
         raise ValueError(f"model {name!r} cannot take {what} images of shape {tuple(data.images.shape[1:])}: "
@@ -121,7 +122,7 @@ def run_training(model_name: str, data_spec: str, config: TrainConfig, *, data_d
     if config.out_dir is not None and rank == 0:
         doc = {"model": model_name, "data": data_spec, "limit": limit, "ensemble": ensemble,
                "model_kwargs": kwargs}
-        from cnnlab.models import atomic_write_bytes
+        from cnnlab._io import atomic_write_bytes
 
         atomic_write_bytes(Path(config.out_dir) / RUN_FILE, json.dumps(doc, indent=2).encode())
     if ensemble > 1:

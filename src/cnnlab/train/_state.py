@@ -24,7 +24,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from cnnlab.models import atomic_write_bytes, save_checkpoint
+from cnnlab._io import atomic_write_bytes
+from cnnlab.models import save_checkpoint
 
 STATE_DIR, LATEST = "state", "LATEST"
 STATE_TENSORS, STATE_JSON = "train_state.safetensors", "train_state.json"

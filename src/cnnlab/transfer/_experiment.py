@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from cnnlab._plot import save_figure
 from cnnlab.data import load_dataset
 from cnnlab.transfer._api import TransferConfig, stratified_subset, transfer
 
@@ -117,10 +118,9 @@ def data_size_experiment(datasets: Sequence[str] = ("fashion-mnist", "digits"), 
 def _write(result: DataSizeResult, out: Path) -> list[Path]:
     import csv
 
-    import matplotlib
+    from cnnlab._plot import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     out.mkdir(parents=True, exist_ok=True)
     files = [out / "transfer.json", out / "transfer.csv", out / "transfer.png"]
@@ -159,6 +159,5 @@ def _write(result: DataSizeResult, out: Path) -> list[Path]:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(files[2], dpi=110)
-    plt.close(fig)
+    save_figure(fig, files[2])
     return files

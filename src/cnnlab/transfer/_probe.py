@@ -68,7 +68,7 @@ def extract_features(model: nn.Module, data: ImageTensors | Tensor, *, batch_siz
     if cache_file is not None:
         from safetensors.torch import save
 
-        from cnnlab.models import atomic_write_bytes
+        from cnnlab._io import atomic_write_bytes
 
         atomic_write_bytes(cache_file, save({"features": feats.contiguous()}))
     return feats

@@ -1,4 +1,5 @@
-"""Formatting helpers shared by the commands: fixed-width tables."""
+"""Text formatting shared by the CLI, the library's ``format_*`` helpers and the report: fixed-width tables,
+markdown tables, and one way to write a fraction (as a percent)."""
 
 from __future__ import annotations
 
@@ -30,9 +31,16 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> 
     return "\n".join(lines)
 
 
+def percent(fraction: float | None, digits: int = 1) -> str:
+    """``0.8912 -> "89.1%"``; the one way cnnlab prints accuracies and rates (``None`` -> ``"-"``)."""
+    if fraction is None:
+        return "-"
+    return f"{100 * float(fraction):.{digits}f}%"
+
+
 def _is_number(s: str) -> bool:
     try:
-        float(s.replace(",", "").rstrip("%"))
+        float(s.replace(",", "").rstrip("%").rstrip("x"))
     except ValueError:
         return False
     return True
