@@ -69,16 +69,16 @@ def check_number(name: str, value: Any, *, minimum: float | None = None, maximum
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a number, got {value!r}") from None
     if not math.isfinite(v):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
+        raise ValueError(f"{name} must be a number (not NaN or infinity), got {value!r}")
     lo_bad = minimum is not None and (v <= minimum if open_min else v < minimum)
     hi_bad = maximum is not None and (v >= maximum if open_max else v > maximum)
     if lo_bad or hi_bad:
         if minimum is not None and maximum is not None:
             rng = f"in {'(' if open_min else '['}{minimum:g}, {maximum:g}{')' if open_max else ']'}"
         elif minimum is not None:
-            rng = f"{'>' if open_min else '>='} {minimum:g}"
+            rng = f"a number {'>' if open_min else '>='} {minimum:g}"
         else:
-            rng = f"{'<' if open_max else '<='} {maximum:g}"
+            rng = f"a number {'<' if open_max else '<='} {maximum:g}"
         raise ValueError(f"{name} must be {rng}, got {value!r}")
     return v
 

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from cnnlab._checks import check_int
 from cnnlab.analysis._fields import ReceptiveField, fmt_value
 from cnnlab.analysis._trace import SILENT, ModuleCall, OpEvent, Tracer, _nbytes, _storage_key
 
@@ -174,8 +175,8 @@ def summarize(model: nn.Module, input_size: Sequence[int], *, dtype: torch.dtype
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise ValueError(f"dtype must be a floating torch.dtype, got {dtype!r}")
-    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
-        raise ValueError(f"depth must be None or an integer >= 0, got {depth!r}")
+    if depth is not None:
+        check_int("depth", depth, 0)
     shape = _check_input_size(input_size)
     tracer, saved, used = trace(model, shape, dtype, device)
     return _build(model, tracer, saved, shape, dtype, depth, used)

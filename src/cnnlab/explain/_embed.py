@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from cnnlab._checks import check_int
 from cnnlab._device import model_device
 from cnnlab.explain._core import capture_layer, check_inputs, model_state, resolve_layer
 
@@ -16,8 +17,7 @@ def penultimate_features(model: nn.Module, images: Tensor, *, layer: nn.Module |
     """Features ``Tensor[N, D]`` of ``images`` (``Tensor[N, C, H, W]`` in [0, 1]): by default the input of the
     last ``nn.Linear`` (what the classifier sees), else the flattened output of ``layer``."""
     check_inputs(images)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_int("batch_size", batch_size)
     if layer is None:
         linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
         if not linears:

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cnnlab._checks import check_int
 from cnnlab._device import model_device
 from cnnlab.analysis import receptive_boxes
 from cnnlab.explain._core import capture_layer, check_inputs, model_state, resolve_layer
@@ -103,8 +104,7 @@ def top_patches(model: nn.Module, images: Tensor, layer: nn.Module | str | None,
     ``layer`` is strongest, each cropped to that unit's receptive field (:func:`receptive_field`); one
     patch per image."""
     check_inputs(images)
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    check_int("k", k)
     mod = resolve_layer(model, layer)
     best, where = [], []
     dev = model_device(model)

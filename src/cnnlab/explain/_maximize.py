@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from cnnlab._checks import check_int
 from cnnlab._device import model_device
 from cnnlab.explain._core import Target, capture_layer, model_state, resolve_layer, target_scores
 
@@ -44,8 +45,7 @@ class MaximizeConfig:
     def __post_init__(self) -> None:
         for name in ("steps", "jitter", "blur_every"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
+            check_int(name, v, 0)
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if not 0 <= self.l2 < 1:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from cnnlab._checks import check_int
 from cnnlab.explain._core import Target, check_inputs, model_state, register_method, resolve_target, target_scores
 
 
@@ -64,8 +65,7 @@ def occlusion(model: nn.Module, inputs: Tensor, target: Target = None, *, window
                                                        "stride")
     if kh > h or kw > w:
         raise ValueError(f"window {(kh, kw)} is larger than the image {(h, w)}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_int("batch_size", batch_size)
     dev = inputs.device
     x = inputs.detach()
     fill_t = torch.as_tensor(fill, dtype=x.dtype, device=dev)

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from cnnlab._checks import check_int
 from cnnlab.explain._core import METHODS, Target, check_inputs, model_state, resolve_target
 
 
@@ -115,8 +116,7 @@ def cascading_randomization(model: nn.Module, inputs: Tensor, target: Target = N
     for name in order:
         if name not in known:
             raise ValueError(f"model has no layer {name!r}")
-    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-        raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
+    check_int("max_steps", max_steps)
     k = min(max_steps, len(order))
     cuts = sorted({round((i + 1) * len(order) / k) for i in range(k)})  # layers randomised after each step
     with model_state(model), torch.no_grad():

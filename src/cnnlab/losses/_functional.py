@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from cnnlab._checks import check_number
+
 Reduction = str
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -117,9 +119,7 @@ def _one_minus_p_pow(log_p: Tensor, gamma: float) -> Tensor:
 
 
 def _check_gamma(gamma: float) -> float:
-    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not gamma >= 0 or gamma == float("inf"):
-        raise ValueError(f"gamma must be a finite number >= 0, got {gamma!r}")
-    return float(gamma)
+    return check_number("gamma", gamma, minimum=0)
 
 
 def _per_element(logits: Tensor, targets: Tensor) -> Tensor:

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from cnnlab._checks import check_int
 from cnnlab._registry import Registry
 
 MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
@@ -198,8 +199,7 @@ def create(
     num_classes = num_classes if num_classes is not None else (10 if meta["small"] else 1000)
     in_channels = in_channels if in_channels is not None else default_c
     for arg, v in (("num_classes", num_classes), ("in_channels", in_channels)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{arg} must be a positive integer, got {v!r}")
+        check_int(arg, v)
     adapter = kwargs.pop("input_adapter", None)  # cnnlab.transfer: resize / grey -> RGB before the network
     model = MODELS.lookup(name)(num_classes=num_classes, in_channels=in_channels, **kwargs)
     if w is not None:

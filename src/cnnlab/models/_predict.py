@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from cnnlab._checks import check_int
 from cnnlab._device import model_device
 from cnnlab.models._api import ModelCard
 
@@ -51,8 +52,7 @@ def predict(model: nn.Module, images: Sequence[Tensor] | Tensor, *, topk: int = 
         restored afterwards.
     """
     card: ModelCard | None = getattr(model, "cnnlab", None)
-    if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:
-        raise ValueError(f"topk must be a positive integer, got {topk!r}")
+    check_int("topk", topk)
     if isinstance(images, Tensor) and images.dim() == 4:
         batch = images
     else:

@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from cnnlab._checks import check_int
 from cnnlab.reference._core import as_float_array, cross_correlate, dilate, full_convolve, pad2d, pair
 from cnnlab.reference._sizes import conv_transpose_output_size, resolve_padding
 
@@ -38,8 +39,7 @@ class ConvGrads(NamedTuple):
 def _check(x, w, groups, *, transposed: bool = False):
     x = as_float_array("x", x, 4)
     w = as_float_array("w", w, 4)
-    if isinstance(groups, bool) or not isinstance(groups, int | np.integer) or groups < 1:
-        raise ValueError(f"groups must be a positive integer, got {groups!r}")
+    check_int("groups", groups)
     c = x.shape[1]
     if transposed:
         if w.shape[0] != c or c % groups:

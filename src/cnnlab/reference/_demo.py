@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cnnlab._checks import check_int
 from cnnlab.reference._conv import conv2d, conv2d_backward, conv_transpose2d
 from cnnlab.reference._core import cross_correlate, dilate, full_convolve, pad2d
 from cnnlab.reference._sizes import conv_output_size, resolve_padding, transpose_output_padding
@@ -95,8 +96,7 @@ def conv_demo(*, size: int = 5, kernel: int = 3, mode: str = "same", stride: int
     if mode not in ("valid", "same", "full"):
         raise ValueError(f"mode must be 'valid', 'same' or 'full', got {mode!r}")
     for name, v, hi in (("size", size, 32), ("kernel", kernel, 9), ("stride", stride, 8), ("dilation", dilation, 8)):
-        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= hi:
-            raise ValueError(f"{name} must be an integer in [1, {hi}], got {v!r}")
+        check_int(name, v, 1, hi)
     extent = dilation * (kernel - 1) + 1
     if mode == "valid" and extent > size:
         raise ValueError(f"kernel extent {extent} (kernel {kernel}, dilation {dilation}) is larger than the "

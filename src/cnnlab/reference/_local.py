@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cnnlab._checks import check_int
 from cnnlab.reference._core import as_float_array, pad2d, pair, windows
 from cnnlab.reference._sizes import conv_output_size, resolve_padding
 
@@ -118,8 +119,7 @@ def parameter_counts(in_channels: int, out_channels: int, kernel_size, input_siz
     k, hw = pair("kernel_size", kernel_size), pair("input_size", input_size)
     s, d = pair("stride", stride), pair("dilation", dilation)
     for name, v in (("in_channels", in_channels), ("out_channels", out_channels)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        check_int(name, v)
     pads = resolve_padding(padding, k, input_size=hw, stride=s, dilation=d)
     out = tuple(conv_output_size(hw[a], k[a], padding=pads[a], stride=s[a], dilation=d[a]) for a in (0, 1))
     per_kernel = k[0] * k[1] * in_channels + int(bias)

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cnnlab._checks import check_int
 from cnnlab._registry import Registry
 
 ATTACKS: Registry[Callable[..., Tensor]] = Registry("attack")
@@ -204,9 +205,7 @@ def pgd(model: nn.Module, images: Tensor, labels: Tensor, *, eps: float = 8 / 25
         raise ValueError(f"norm must be 'linf' or 'l2', got {norm!r}")
     check_inputs(images, labels, eps=eps, norm=norm)
     for name, v in (("steps", steps), ("restarts", restarts)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "steps" else 1):
-            raise ValueError(f"{name} must be a {'non-negative' if name == 'steps' else 'positive'} integer, "
-                             f"got {v!r}")
+        check_int(name, v, 0 if name == "steps" else 1)
     alpha = 2.5 * eps / max(steps, 1) if alpha is None else alpha
     if alpha < 0:
         raise ValueError(f"alpha must be non-negative, got {alpha}")

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from cnnlab._checks import check_int
 from cnnlab._device import model_device
 from cnnlab._registry import Registry
 
@@ -46,8 +47,7 @@ def jpeg(images: Tensor, *, quality: int = 75) -> Tensor:
     import numpy as np
     from PIL import Image
 
-    if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
-        raise ValueError(f"quality must be an integer in [1, 100], got {quality!r}")
+    check_int("quality", quality, 1, 100)
     if images.shape[1] not in (1, 3):
         raise ValueError(f"jpeg needs 1- or 3-channel images, got {images.shape[1]} channels")
     u8 = (images.detach().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
@@ -62,8 +62,7 @@ def jpeg(images: Tensor, *, quality: int = 75) -> Tensor:
 @DEFENCES.register("bits", random=False)
 def bit_depth(images: Tensor, *, bits: int = 3) -> Tensor:
     """Quantise every pixel to ``bits`` bits (feature squeezing, Xu et al. 2018)."""
-    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 8:
-        raise ValueError(f"bits must be an integer in [1, 8], got {bits!r}")
+    check_int("bits", bits, 1, 8)
     levels = 2**bits - 1
     return torch.round(images * levels) / levels
 
@@ -81,8 +80,7 @@ class Defended(nn.Module):
     def __init__(self, model: nn.Module, defence: str | Callable[..., Tensor] = "none", *, eot: int = 1,
                  **options: Any) -> None:
         super().__init__()
-        if isinstance(eot, bool) or not isinstance(eot, int) or eot < 1:
-            raise ValueError(f"eot must be a positive integer, got {eot!r}")
+        check_int("eot", eot)
         self.model = model
         self.defence_name = defence if isinstance(defence, str) else getattr(defence, "__name__", "defence")
         self.defence = DEFENCES.lookup(defence) if isinstance(defence, str) else defence

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from cnnlab._checks import check_int
 from cnnlab._device import model_device
 from cnnlab.robust._attacks import ATTACKS, run_attack
 
@@ -86,11 +87,9 @@ def evaluate_attack(model: nn.Module, data: Any, method: str | Callable[..., Ten
     """
     images, labels, classes = _as_tensors(data)
     if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ValueError(f"limit must be a positive integer, got {limit!r}")
+        check_int("limit", limit)
         images, labels = images[:limit], labels[:limit]
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_int("batch_size", batch_size)
     if len(labels) == 0:
         raise ValueError("data has no images")
     name = method if isinstance(method, str) else getattr(method, "__name__", "attack")

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from cnnlab._checks import check_int
 from cnnlab._device import model_device
 from cnnlab.robust._attacks import attack_mode
 
@@ -67,8 +68,7 @@ def translation_equivariance(model: nn.Module, images: Tensor, *, shift: int = 4
     Returns:
         One :class:`EquivarianceRow` per conv layer, in forward order.
     """
-    if isinstance(shift, bool) or not isinstance(shift, int) or shift < 1:
-        raise ValueError(f"shift must be a positive integer, got {shift!r}")
+    check_int("shift", shift)
     for p in paddings:
         if p not in ("zeros", "circular", "reflect", "replicate"):
             raise ValueError(f"padding must be zeros, circular, reflect or replicate, got {p!r}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from cnnlab._checks import check_int
 from cnnlab.robust._attacks import attack_mode, check_inputs, register_attack, resolve_target
 
 #: Su et al.'s settings: population 400, 100 generations, F = 0.5.
@@ -99,8 +100,7 @@ def onepixel(model: nn.Module, images: Tensor, labels: Tensor, *, pixels: int = 
     check_inputs(images, labels)
     for name, v, lo in (("pixels", pixels, 1), ("popsize", popsize, 4), ("steps", steps, 0),
                         ("max_batch", max_batch, 1)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+        check_int(name, v, lo)
     if not 0 < f <= 2:
         raise ValueError(f"f must be in (0, 2], got {f}")
     if dither is not None and not f <= dither <= 2:

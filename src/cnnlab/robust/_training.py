@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from cnnlab._checks import check_int
 from cnnlab._device import model_device
 from cnnlab.robust._attacks import pgd
 
@@ -43,8 +44,7 @@ class AdversarialPerturb:
             raise ValueError(f"method must be 'pgd' or 'fgsm', got {self.method!r}")
         if not 0 <= self.eps <= 1:
             raise ValueError(f"eps must be in [0, 1], got {self.eps}")
-        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
-            raise ValueError(f"steps must be a positive integer, got {self.steps!r}")
+        check_int("steps", self.steps)
 
     def __call__(self, model: nn.Module, images: Tensor, labels: Tensor) -> Tensor:
         if self.method == "fgsm":

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from cnnlab._checks import check_choice, check_int, check_number
 
 OPTIMIZERS = ("sgd", "rmsprop", "adagrad", "adam", "adamw", "adadelta")
 SCHEDULES = ("none", "step", "cosine", "onecycle")
@@ -116,38 +117,29 @@ class TrainConfig:
         """Raise ``ValueError`` naming the first bad field."""
         for name in ("epochs", "batch_size", "eval_batch_size", "keep_checkpoints"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+            check_int(name, v)
         for name in ("patience", "checkpoint_every", "num_threads", "max_steps", "step_epochs", "crop_padding",
                      "bn_recalibrate"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("schedule", self.schedule, SCHEDULES)
-        _choice("init", self.init, INITS)
-        _choice("amp_dtype", self.amp_dtype, AMP_DTYPES)
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ValueError(f"lr must be positive, got {self.lr!r}")
+            check_int(name, v, 0)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("init", self.init, INITS)
+        check_choice("amp_dtype", self.amp_dtype, AMP_DTYPES)
+        check_number("lr", self.lr, minimum=0, open_min=True)
         if not isinstance(self.lr_multipliers, dict):
             raise ValueError(f"lr_multipliers must be a dict of module-name prefix -> number, "
                              f"got {self.lr_multipliers!r}")
         for k, v in self.lr_multipliers.items():
             if not isinstance(k, str):
                 raise ValueError(f"lr_multipliers keys must be module-name prefixes (strings), got {k!r}")
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise ValueError(f"lr_multipliers[{k!r}] must be a number >= 0, got {v!r}")
-        for name, lo, hi in (("momentum", 0, 1), ("label_smoothing", 0, 1), ("val_fraction", 0, 0.9),
-                             ("warmup_fraction", 0, 1), ("step_gamma", 0, 1)):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or not lo <= v <= hi:
-                raise ValueError(f"{name} must be in [{lo}, {hi}], got {v!r}")
-        if self.momentum >= 1:
-            raise ValueError(f"momentum must be below 1, got {self.momentum}")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
-        if self.pca_noise < 0:
-            raise ValueError(f"pca_noise must be >= 0, got {self.pca_noise}")
+            check_number(f"lr_multipliers[{k!r}]", v, minimum=0)
+        for name, lo, hi in (("label_smoothing", 0, 1), ("val_fraction", 0, 0.9), ("warmup_fraction", 0, 1),
+                             ("step_gamma", 0, 1)):
+            check_number(name, getattr(self, name), minimum=lo, maximum=hi)
+        check_number("momentum", self.momentum, minimum=0, maximum=1, open_max=True)
+        check_number("weight_decay", self.weight_decay, minimum=0)
+        check_number("pca_noise", self.pca_noise, minimum=0)
         if self.nesterov and (self.optimizer != "sgd" or self.momentum <= 0):
             raise ValueError("nesterov needs optimizer='sgd' with momentum > 0")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
@@ -171,8 +163,3 @@ class TrainConfig:
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed (validated)."""
         return dataclasses.replace(self, **changes)
-
-
-def _choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")

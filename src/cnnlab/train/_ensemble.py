@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from cnnlab._checks import check_int
 from cnnlab.data import ImageTensors
 from cnnlab.train._config import TrainConfig
 from cnnlab.train._evaluate import EvalResult, metrics_from_logits, predict_logits
@@ -60,8 +61,7 @@ def fit_ensemble(build_model: Callable[[int], nn.Module], train_data: ImageTenso
         >>> res = fit_ensemble(build, train, None, cfg, n=3, test_data=test)  # doctest: +SKIP
         >>> res.gain  # ensemble accuracy minus the members' mean           # doctest: +SKIP
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    check_int("n", n)
     members, histories = [], []
     for i in range(n):
         out = str(Path(config.out_dir) / f"member-{i}") if config.out_dir is not None else None

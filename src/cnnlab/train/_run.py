@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from cnnlab._checks import check_int
 from cnnlab._device import model_device
 from cnnlab.data import ImageTensors
 from cnnlab.train._config import TrainConfig
@@ -93,8 +94,7 @@ def run_training(model_name: str, data_spec: str, config: TrainConfig, *, data_d
     from cnnlab.train._ensemble import fit_ensemble
 
     models.MODELS.lookup(model_name)  # unknown model: one line before any data is read
-    if isinstance(ensemble, bool) or not isinstance(ensemble, int) or ensemble < 1:
-        raise ValueError(f"ensemble must be a positive integer, got {ensemble!r}")
+    check_int("ensemble", ensemble)
     if resume:
         if config.out_dir is None:
             raise ValueError("--resume needs --out")
@@ -166,8 +166,7 @@ def launch_distributed(nproc: int, argv: list[str]) -> int:
     """Run ``python -m cnnlab <argv>`` in ``nproc`` processes under ``torch.distributed.run`` (standalone
     rendezvous on this machine); returns the launcher's exit code. Each worker joins the process group in
     :func:`fit` (gloo on the CPU, nccl on GPUs)."""
-    if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
-        raise ValueError(f"nproc must be a positive integer, got {nproc!r}")
+    check_int("nproc", nproc)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
            "-m", "cnnlab", *argv]
     env = dict(os.environ)

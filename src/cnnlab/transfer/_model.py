@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from cnnlab._checks import check_int
 from cnnlab.models import ModelCard, create, last_module_name, load
 
 
@@ -53,8 +54,7 @@ def transfer_model(source: str | os.PathLike | nn.Module, *, num_classes: int, c
         >>> m(torch.rand(2, 1, 28, 28)).shape
         torch.Size([2, 10])
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+    check_int("num_classes", num_classes)
     if classes is not None and len(classes) != num_classes:
         raise ValueError(f"got {len(classes)} class names for num_classes={num_classes}")
     src = source if isinstance(source, nn.Module) else load(source)
