@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from cnnlab import data, losses, models, train
+from cnnlab import data, experiments, losses, models, train
 
 
 def test_engine_resolves_registry_names_with_class_counts():
@@ -21,7 +21,7 @@ def test_engine_resolves_registry_names_with_class_counts():
 
 
 def test_fit_trains_with_a_class_balanced_loss_by_name():
-    d = losses.make_imbalanced(data.digits("train"), [60, 30, 15, 8, 4, 4, 4, 4, 4, 4], seed=0)
+    d = experiments.make_imbalanced(data.digits("train"), [60, 30, 15, 8, 4, 4, 4, 4, 4, 4], seed=0)
     net = models.create("resnet_small", in_channels=1, num_classes=10, widths=(4, 8, 8))
     cfg = train.TrainConfig(epochs=2, batch_size=32, optimizer="adamw", lr=1e-2, schedule="none",
                             loss="class_balanced_focal", device="cpu", progress=False, tensorboard=False)

@@ -236,3 +236,26 @@ def test_resume_with_groups_frozen_blocks_and_precise_bn_is_bit_identical(tmp_pa
             assert torch.equal(full.state_dict()[k], v), k
     saved = models.read_checkpoint_meta(tmp_path / "b")["extra"]["train"]
     assert TrainConfig.from_json(saved).lr_multipliers == c.lr_multipliers
+
+
+def test_no_decay_bias_norm_groups_match_a_hand_written_update():
+    """With no_decay_bias_norm, weights decay and biases / BN scales do not; one SGD step equals the update
+    written by hand (p - lr * (grad + wd * p) for matrices, p - lr * grad for 1-d parameters)."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+    c = TrainConfig(lr=0.1, weight_decay=0.5, lr_multipliers={"3": 2.0}, no_decay_bias_norm=True)
+    groups = train.lr_groups(net, c)
+    by = {(g["lr"], g["weight_decay"]): sorted(id(p) for p in g["params"]) for g in groups}
+    assert set(by) == {(0.1, 0.5), (0.1, 0.0), (0.2, 0.5), (0.2, 0.0)}
+    assert by[(0.1, 0.0)] == sorted(id(p) for p in (net[0].bias, net[1].weight, net[1].bias))
+    ref = copy.deepcopy(net)
+    x, y = torch.rand(5, 1, 8, 8), torch.randint(0, 3, (5,))
+    torch.nn.functional.cross_entropy(ref(x), y).backward()
+    opt = torch.optim.SGD(groups)
+    torch.nn.functional.cross_entropy(net(x), y).backward()
+    opt.step()
+    for (name, p), (_, q) in zip(net.named_parameters(), ref.named_parameters()):
+        lr = 0.2 if name.startswith("3.") else 0.1
+        wd = 0.5 if q.dim() > 1 else 0.0
+        torch.testing.assert_close(p.detach(), q.detach() - lr * (q.grad + wd * q.detach()), msg=name)
+    assert "weight_decay" not in train.lr_groups(net, TrainConfig(lr=0.1))[0]  # off: the optimizer's default

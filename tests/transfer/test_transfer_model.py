@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
-from cnnlab import models, transfer
+from cnnlab import models, train, transfer
 from cnnlab.transfer import FrozenStatsBatchNorm2d
 
 
@@ -73,7 +73,7 @@ def test_linear_mode_trains_only_the_head_and_keeps_bn_statistics(small_source):
     before = copy.deepcopy(m.state_dict())
     counts = transfer.freeze(m, "linear")
     assert counts["trainable"] == m.fc.weight.numel() + m.fc.bias.numel()
-    _one_sgd_step(m, transfer.param_groups(m, 0.5))
+    _one_sgd_step(m, train.lr_groups(m, train.TrainConfig(lr=0.5, lr_multipliers={"": 0.1, "fc": 1.0})))
     after = m.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed == {"fc.weight", "fc.bias"}
@@ -88,7 +88,7 @@ def test_freeze_n_freezes_stem_and_first_blocks_only(small_source):
     assert isinstance(m.bn1, FrozenStatsBatchNorm2d) and isinstance(m.layer1[1].bn2, FrozenStatsBatchNorm2d)
     assert type(m.layer1[2].bn1) is nn.BatchNorm2d
     before = copy.deepcopy(m.state_dict())
-    _one_sgd_step(m, transfer.param_groups(m, 0.5, backbone_lr_mult=1.0))
+    _one_sgd_step(m, train.lr_groups(m, train.TrainConfig(lr=0.5)))
     after = m.state_dict()
     frozen = [k for k in before if k.startswith(("conv1.", "bn1.", "layer1.0.", "layer1.1."))]
     assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)  # weights and running stats
@@ -102,7 +102,7 @@ def test_param_groups_give_the_backbone_a_smaller_learning_rate(small_source):
     path, _ = small_source
     m = transfer.transfer_model(path, num_classes=4)
     transfer.freeze(m, "finetune")
-    groups = transfer.param_groups(m, 0.1, backbone_lr_mult=0.01)
+    groups = train.lr_groups(m, train.TrainConfig(lr=0.1, lr_multipliers={"": 0.01, "fc": 1.0}))
     ref = copy.deepcopy(m)
     x, y = torch.rand(8, 1, 28, 28), torch.randint(0, 4, (8,))
     F.cross_entropy(ref(x), y).backward()  # the reference update: p - lr_group * grad, by autograd

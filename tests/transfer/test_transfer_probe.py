@@ -67,8 +67,8 @@ def test_logistic_regression_matches_scikit_learn():
 
 
 def test_linear_probe_on_imagenet_features_beats_chance_on_digits(tmp_path):
-    train = transfer.stratified_subset(data.digits("train"), 100)
-    test = transfer.stratified_subset(data.digits("test"), 60, seed=1)
+    train = data.stratified_subset(data.digits("train"), 100)
+    test = data.stratified_subset(data.digits("test"), 60, seed=1)
     cfg = transfer.TransferConfig(mode="linear", resize=24)
     r = transfer.transfer("efficientnet_lite0", train, config=cfg, eval_data=test, out_dir=tmp_path / "probe")
     assert r.eval_accuracy > 0.6  # chance is 0.1
@@ -82,8 +82,8 @@ def test_linear_probe_on_imagenet_features_beats_chance_on_digits(tmp_path):
 
 def test_finetune_from_a_checkpoint_learns(tmp_path, tiny_net):
     src = models.save_checkpoint(tmp_path / "src", tiny_net)
-    train = transfer.stratified_subset(data.digits("train"), 160)
-    test = transfer.stratified_subset(data.digits("test"), 60, seed=1)
+    train = data.stratified_subset(data.digits("train"), 160)
+    test = data.stratified_subset(data.digits("test"), 60, seed=1)
     cfg = transfer.TransferConfig(mode="finetune", resize=None, epochs=3, lr=2e-2, backbone_lr_mult=0.5,
                                   batch_size=32, loss="focal")
     r = transfer.transfer(str(src), train, config=cfg, eval_data=test)
@@ -95,7 +95,7 @@ def test_finetune_from_a_checkpoint_learns(tmp_path, tiny_net):
 def test_freeze_and_finetune_train_through_fit_with_a_slower_backbone(tiny_net):
     from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-    ds = transfer.stratified_subset(data.digits("train"), 40)
+    ds = data.stratified_subset(data.digits("train"), 40)
     cfg = transfer.TransferConfig(mode="freeze:1", resize=None, epochs=2, lr=1e-2, backbone_lr_mult=0.25,
                                   batch_size=16, warmup_steps=2)
     seen = []
@@ -119,9 +119,9 @@ def test_freeze_and_finetune_train_through_fit_with_a_slower_backbone(tiny_net):
 
 def test_stratified_subset_keeps_class_proportions():
     ds = data.ImageTensors(torch.zeros(1000, 1, 2, 2), torch.tensor([0] * 800 + [1] * 150 + [2] * 50), list("abc"))
-    sub = transfer.stratified_subset(ds, 100, seed=3)
+    sub = data.stratified_subset(ds, 100, seed=3)
     assert torch.bincount(sub.labels).tolist() == [80, 15, 5]
-    assert torch.bincount(transfer.stratified_subset(ds, 5).labels, minlength=3).min() >= 1
+    assert torch.bincount(data.stratified_subset(ds, 5).labels, minlength=3).min() >= 1
 
 
 def test_cli_transfer_freeze_and_checkpoint(tmp_path, tiny_net, capsys):

@@ -66,18 +66,18 @@ def _threads(args: argparse.Namespace) -> None:
 def run_imbalance(args: argparse.Namespace) -> int:
     import json
 
-    from cnnlab import losses
+    from cnnlab import experiments, losses
     from cnnlab._format import table
 
     _threads(args)
     n_max, epochs, eval_size = args.n_max, args.epochs, args.eval_subset or None
     if args.quick:
         n_max, epochs, eval_size = 1000, 4, 2000
-    chosen = losses.DEFAULT_LOSSES if args.losses is None else tuple(
-        next(((n, o) for n, o in losses.DEFAULT_LOSSES if n == name), (name, {})) for name in args.losses)
+    chosen = experiments.DEFAULT_LOSSES if args.losses is None else tuple(
+        next(((n, o) for n, o in experiments.DEFAULT_LOSSES if n == name), (name, {})) for name in args.losses)
     for name, _ in chosen:
         losses.LOSSES.lookup(name)
-    r = losses.imbalance_experiment(args.data, ratio=args.ratio, n_max=n_max, losses=chosen, model=args.model,
+    r = experiments.imbalance_experiment(args.data, ratio=args.ratio, n_max=n_max, losses=chosen, model=args.model,
                                     epochs=epochs, seed=args.seed, device=args.device, eval_size=eval_size,
                                     data_dir=args.data_dir, out_dir=args.out)
     if args.json:
@@ -95,7 +95,7 @@ def run_imbalance(args: argparse.Namespace) -> int:
 def run_transfer(args: argparse.Namespace) -> int:
     import json
 
-    from cnnlab import transfer
+    from cnnlab import experiments
     from cnnlab._format import table
 
     _threads(args)
@@ -103,7 +103,7 @@ def run_transfer(args: argparse.Namespace) -> int:
           "min_epochs": args.min_epochs, "min_steps": args.min_steps, "max_epochs": args.max_epochs}
     if args.quick:
         kw.update(sizes=[50, 200], eval_size=200, resize=24, min_epochs=1, min_steps=8, max_epochs=3)
-    r = transfer.data_size_experiment(args.data, methods=args.methods, target=args.target, seed=args.seed,
+    r = experiments.data_size_experiment(args.data, methods=args.methods, target=args.target, seed=args.seed,
                                       device=args.device, data_dir=args.data_dir, out_dir=args.out, **kw)
     if args.json:
         print(json.dumps({"rows": r.rows, "curves": r.curves, "settings": r.settings}, indent=2))

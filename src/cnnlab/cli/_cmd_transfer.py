@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     train = data.load_dataset(args.data, "train", data_dir=args.data_dir)
     test = data.load_dataset(args.data, "test", data_dir=args.data_dir)
     if args.eval_subset:
-        test = transfer.stratified_subset(test, args.eval_subset, seed=args.seed + 1)
+        test = data.stratified_subset(test, args.eval_subset, seed=args.seed + 1)
     r = transfer.transfer(args.source, train, config=cfg, eval_data=test, out_dir=args.out)
     if args.json:
         print(json.dumps({"checkpoint": str(r.checkpoint), "mode": cfg.mode, "train_images": r.train_images,

@@ -19,6 +19,7 @@ from cnnlab.data._datasets import (
     image_folder,
     load_dataset,
     read_idx,
+    stratified_subset,
 )
 from cnnlab.data._images import (
     image_from_spec,
@@ -47,5 +48,6 @@ __all__ = [
     "resize_and_crop",
     "sample_image",
     "sample_names",
+    "stratified_subset",
     "to_channels",
 ]

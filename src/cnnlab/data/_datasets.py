@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from cnnlab._checks import check_int
 from cnnlab._registry import Registry
 
 DATASETS: Registry = Registry("dataset")
@@ -327,3 +328,21 @@ def load_dataset(spec: str, split: str = "train", *, data_dir: str | os.PathLike
     return DATASETS.get(name, split=split, root=root, **kwargs)
 
 
+def stratified_subset(data: ImageTensors, n: int, *, seed: int = 0) -> ImageTensors:
+    """``n`` samples with the class proportions of ``data`` (every class at least once when ``n`` allows),
+    chosen with a seeded generator."""
+    check_int("subset size", n)
+    if n >= len(data):
+        return data
+    g = torch.Generator().manual_seed(seed)
+    labels = data.labels.cpu()
+    classes = labels.unique()
+    per = {int(c): (labels == c).nonzero().flatten() for c in classes}
+    quota = {c: max(1, round(n * len(ix) / len(labels))) for c, ix in per.items()}
+    while sum(quota.values()) > n:  # rounding overshoot: take from the largest quotas
+        quota[max(quota, key=quota.get)] -= 1
+    while sum(quota.values()) < n:
+        quota[max(per, key=lambda c: len(per[c]) - quota[c])] += 1
+    picked = [ix[torch.randperm(len(ix), generator=g)[:quota[c]]] for c, ix in per.items()]
+    idx = torch.cat(picked)
+    return data.subset(idx[torch.randperm(len(idx), generator=g)])

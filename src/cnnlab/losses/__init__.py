@@ -13,13 +13,6 @@ Example:
 """
 
 from cnnlab.losses._api import LOSSES, Loss, names, register_loss, resolve
-from cnnlab.losses._experiment import (
-    DEFAULT_LOSSES,
-    ImbalanceResult,
-    imbalance_experiment,
-    long_tailed_counts,
-    make_imbalanced,
-)
 from cnnlab.losses._functional import (
     balanced_cross_entropy,
     binary_cross_entropy,
@@ -34,8 +27,6 @@ from cnnlab.losses._functional import (
 )
 
 __all__ = [
-    "DEFAULT_LOSSES",
-    "ImbalanceResult",
     "LOSSES",
     "Loss",
     "balanced_cross_entropy",
@@ -44,11 +35,8 @@ __all__ = [
     "class_weights",
     "cross_entropy",
     "focal_loss",
-    "imbalance_experiment",
     "l1_loss",
     "l2_loss",
-    "long_tailed_counts",
-    "make_imbalanced",
     "mse_loss",
     "names",
     "register_loss",

@@ -39,10 +39,10 @@ def _loss_curves_figure():
 def transfer_section(ctx: DemoContext) -> Section:
     import torch
 
-    from cnnlab import data, losses, transfer
+    from cnnlab import data, experiments, losses, transfer
 
     t0 = time.perf_counter()
-    counts = losses.long_tailed_counts(10, 6000, 100.0)
+    counts = experiments.long_tailed_counts(10, 6000, 100.0)
     rows = ""
     for label, w in (("inverse frequency", losses.class_weights(counts, "inverse")),
                      ("effective number, beta=0.999", losses.class_weights(counts, beta=0.999)),
@@ -52,8 +52,8 @@ def transfer_section(ctx: DemoContext) -> Section:
     weights_table = f"<table><tr><th>samples per class</th>{head}</tr>{rows}</table>"
 
     # linear probe: ImageNet features of the demo's network on the 8x8 digits, logistic regression on top
-    train = transfer.stratified_subset(data.digits("train"), 200)
-    test = transfer.stratified_subset(data.digits("test"), 150, seed=1)
+    train = data.stratified_subset(data.digits("train"), 200)
+    test = data.stratified_subset(data.digits("test"), 150, seed=1)
     cfg = transfer.TransferConfig(mode="linear", resize=32, device=ctx.device)
     threads = torch.get_num_threads()
     try:

@@ -32,6 +32,7 @@ class TrainConfig:
         momentum: SGD / RMSProp momentum.
         nesterov: Nesterov momentum for SGD.
         weight_decay: L2 penalty (decoupled for AdamW).
+        no_decay_bias_norm: no weight decay on biases and 1-d (normalisation) parameters.
         betas: Adam / AdamW moment decays.
         schedule: ``"none"``, ``"step"`` (times ``step_gamma`` every ``step_epochs`` epochs), ``"cosine"``
             (to 0 over the run) or ``"onecycle"`` (warm-up over ``warmup_fraction`` of the steps, then cosine down;
@@ -75,6 +76,7 @@ class TrainConfig:
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 5e-4
+    no_decay_bias_norm: bool = False
     betas: tuple[float, float] = (0.9, 0.999)
     schedule: str = "onecycle"
     step_epochs: int = 1

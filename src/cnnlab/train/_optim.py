@@ -20,7 +20,9 @@ def lr_groups(model: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
     A parameter's multiplier comes from ``config.lr_multipliers``: the value of the longest key that is its
     dotted name or a prefix of it ending at a dot (``""`` matches every parameter), else 1.0. Each group is
     ``{"params": [...], "lr": config.lr * multiplier}``; groups come in the order of their first parameter, and
-    parameters with ``requires_grad=False`` are left out.
+    parameters with ``requires_grad=False`` are left out. With ``config.no_decay_bias_norm`` biases and other
+    1-d parameters (batch-norm scales) get a group of their own with ``"weight_decay": 0.0`` (Goyal et al. 2017),
+    the others ``config.weight_decay``. Works for your own loop too: ``torch.optim.SGD(lr_groups(m, cfg))``.
 
     Raises:
         ValueError: a key matches no parameter of the model (a typo), or no parameter is trainable.
@@ -36,15 +38,22 @@ def lr_groups(model: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
         if key and not any(n == key or n.startswith(key + ".") for n, _ in named):
             raise ValueError(f"lr_multipliers key {key!r} matches no parameter of the model "
                              f"(top-level modules: {', '.join(dict.fromkeys(n.split('.')[0] for n, _ in named))})")
-    groups: dict[float, list[nn.Parameter]] = {}
+    groups: dict[tuple[float, bool], list[nn.Parameter]] = {}
     for name, p in named:
         if not p.requires_grad:
             continue
         keys = [k for k in mult if k == "" or name == k or name.startswith(k + ".")]
-        groups.setdefault(float(mult[max(keys, key=len)]) if keys else 1.0, []).append(p)
+        m = float(mult[max(keys, key=len)]) if keys else 1.0
+        groups.setdefault((m, config.no_decay_bias_norm and p.dim() <= 1), []).append(p)
     if not groups:
         raise ValueError("nothing to train: every parameter of the model has requires_grad=False")
-    return [{"params": params, "lr": config.lr * m} for m, params in groups.items()]
+    out = []
+    for (m, no_decay), params in groups.items():
+        g: dict[str, Any] = {"params": params, "lr": config.lr * m}
+        if config.no_decay_bias_norm:
+            g["weight_decay"] = 0.0 if no_decay else config.weight_decay
+        out.append(g)
+    return out
 
 
 def build_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:

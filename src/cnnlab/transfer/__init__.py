@@ -15,15 +15,13 @@ Example:
 
 from cnnlab.models._adapter import InputAdapter
 from cnnlab.train import recalibrate_bn
-from cnnlab.transfer._api import TransferConfig, TransferResult, stratified_subset, train_config, transfer
-from cnnlab.transfer._experiment import DataSizeResult, data_size_experiment
+from cnnlab.transfer._api import TransferConfig, TransferResult, train_config, transfer
 from cnnlab.transfer._model import (
     FrozenStatsBatchNorm2d,
     backbone_blocks,
     freeze,
     freeze_bn_stats,
     head_name,
-    param_groups,
     parse_mode,
     transfer_model,
 )
@@ -32,21 +30,17 @@ from cnnlab.transfer._probe import extract_features, fit_logistic_regression, se
 __all__ = [
     "FrozenStatsBatchNorm2d",
     "InputAdapter",
-    "DataSizeResult",
     "TransferConfig",
     "TransferResult",
     "backbone_blocks",
-    "data_size_experiment",
     "extract_features",
     "fit_logistic_regression",
     "freeze",
     "freeze_bn_stats",
     "head_name",
-    "param_groups",
     "parse_mode",
     "recalibrate_bn",
     "set_head",
-    "stratified_subset",
     "train_config",
     "transfer",
     "transfer_model",

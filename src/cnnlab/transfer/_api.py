@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnlab.data import ImageTensors
+from cnnlab.data import ImageTensors, stratified_subset
 from cnnlab.train import TrainConfig, evaluate, fit
 from cnnlab.train._config import OPTIMIZERS
 from cnnlab.transfer._model import freeze, head_name, parse_mode, transfer_model
@@ -97,27 +97,6 @@ class TransferResult:
     seconds: float
     checkpoint: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def stratified_subset(data: ImageTensors, n: int, *, seed: int = 0) -> ImageTensors:
-    """``n`` samples with the class proportions of ``data`` (every class at least once when ``n`` allows),
-    chosen with a seeded generator."""
-    if n >= len(data):
-        return data
-    if n < 1:
-        raise ValueError(f"subset size must be positive, got {n}")
-    g = torch.Generator().manual_seed(seed)
-    labels = data.labels.cpu()
-    classes = labels.unique()
-    per = {int(c): (labels == c).nonzero().flatten() for c in classes}
-    quota = {c: max(1, round(n * len(ix) / len(labels))) for c, ix in per.items()}
-    while sum(quota.values()) > n:  # rounding overshoot: take from the largest quotas
-        quota[max(quota, key=quota.get)] -= 1
-    while sum(quota.values()) < n:
-        quota[max(per, key=lambda c: len(per[c]) - quota[c])] += 1
-    picked = [ix[torch.randperm(len(ix), generator=g)[:quota[c]]] for c, ix in per.items()]
-    idx = torch.cat(picked)
-    return data.subset(idx[torch.randperm(len(idx), generator=g)])
 
 
 def train_config(cfg: TransferConfig, model: nn.Module, train_images: int) -> TrainConfig:

@@ -1,5 +1,5 @@
-"""Building a transfer model: new classifier, input adapter, frozen blocks, frozen batch-norm statistics,
-parameter groups with a smaller backbone learning rate."""
+"""Building a transfer model: new classifier, input adapter, frozen blocks, frozen batch-norm statistics.
+(A smaller backbone learning rate is a parameter group of the engine: ``TrainConfig.lr_multipliers``.)"""
 
 from __future__ import annotations
 
@@ -221,29 +221,3 @@ def freeze(model: nn.Module, mode: str, *, bn_stats: bool = False) -> dict[str, 
     frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
     return {"trainable": trainable, "frozen": frozen, "frozen_blocks": n if kind == "freeze" else
             (len(blocks) if kind == "linear" else 0), "blocks": len(blocks)}
-
-
-def param_groups(model: nn.Module, lr: float, *, backbone_lr_mult: float = 0.1,
-                 weight_decay: float = 0.0) -> list[dict[str, Any]]:
-    """Optimizer parameter groups for a loop of your own: the classifier at ``lr``, the trainable backbone at
-    ``lr * backbone_lr_mult`` (frozen parameters are left out; no weight decay on biases and norm weights).
-    :func:`cnnlab.train.fit` takes the same rates as ``TrainConfig(lr=lr, lr_multipliers={"": backbone_lr_mult,
-    head_name(model): 1.0})`` (weight decay on every parameter)."""
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr}")
-    if not backbone_lr_mult >= 0:
-        raise ValueError(f"backbone_lr_mult must be >= 0, got {backbone_lr_mult}")
-    head = head_name(model)
-    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        is_head = name.startswith(head + ".")
-        decay = p.dim() > 1
-        groups.setdefault((is_head, decay), []).append(p)
-    out = []
-    for (is_head, decay), params in groups.items():
-        out.append({"params": params, "lr": lr if is_head else lr * backbone_lr_mult,
-                    "weight_decay": weight_decay if decay else 0.0, "name": ("head" if is_head else "backbone")
-                    + ("" if decay else "_no_decay")})
-    return out

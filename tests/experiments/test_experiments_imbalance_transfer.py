@@ -5,23 +5,23 @@ import json
 import pytest
 import torch
 
-from cnnlab import data, losses
+from cnnlab import data, experiments
 from cnnlab.cli import main
 
 
 def test_long_tailed_counts_hand_computed():
-    assert losses.long_tailed_counts(3, 100, 100.0) == [100, 10, 1]
-    counts = losses.long_tailed_counts(10, 6000, 100.0)
+    assert experiments.long_tailed_counts(3, 100, 100.0) == [100, 10, 1]
+    counts = experiments.long_tailed_counts(10, 6000, 100.0)
     assert counts[0] == 6000 and counts[-1] == 60 and counts == sorted(counts, reverse=True)
     assert counts[3] == round(6000 * 100 ** (-3 / 9))
 
 
 def test_make_imbalanced_takes_the_asked_counts():
     ds = data.digits("train")
-    sub = losses.make_imbalanced(ds, [50, 20, 5, 1, 1, 1, 1, 1, 1, 1], seed=1)
+    sub = experiments.make_imbalanced(ds, [50, 20, 5, 1, 1, 1, 1, 1, 1, 1], seed=1)
     assert torch.bincount(sub.labels, minlength=10).tolist() == [50, 20, 5, 1, 1, 1, 1, 1, 1, 1]
     with pytest.raises(ValueError, match="samples"):
-        losses.make_imbalanced(ds, [10_000] + [1] * 9)
+        experiments.make_imbalanced(ds, [10_000] + [1] * 9)
 
 
 def test_cli_experiment_imbalance_tiny(capsys, tmp_path):

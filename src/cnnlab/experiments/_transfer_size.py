@@ -10,7 +10,6 @@ after every epoch, epochs to a target accuracy.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -21,9 +20,12 @@ from typing import Any
 
 import torch
 
-from cnnlab._plot import save_figure
-from cnnlab.data import load_dataset
-from cnnlab.transfer._api import TransferConfig, stratified_subset, transfer
+from cnnlab import models
+from cnnlab._io import atomic_write_csv, atomic_write_json
+from cnnlab._plot import pyplot, save_figure
+from cnnlab.data import stratified_subset
+from cnnlab.experiments._data import train_test
+from cnnlab.transfer import TransferConfig, transfer
 
 METHODS = ("scratch", "linear", "finetune")
 
@@ -71,15 +73,10 @@ def data_size_experiment(datasets: Sequence[str] = ("fashion-mnist", "digits"), 
         raise ValueError(f"sizes must be at least 10 images each, got {list(sizes)}")
     if not 0 < target <= 1:
         raise ValueError(f"target must be in (0, 1], got {target}")
-    from cnnlab import models
-
     rows: list[dict[str, Any]] = []
     curves: dict[str, list[float]] = {}
     for spec in datasets:
-        train_all = load_dataset(spec, "train", data_dir=data_dir)
-        test = load_dataset(spec, "test", data_dir=data_dir)
-        if eval_size is not None:
-            test = stratified_subset(test, eval_size, seed=seed + 1)
+        train_all, test = train_test(spec, eval_size=eval_size, seed=seed, data_dir=data_dir)
         for n in sizes:
             train = stratified_subset(train_all, int(n), seed=seed)
             epochs = epochs_for(len(train), batch_size=batch_size, min_epochs=min_epochs, min_steps=min_steps,
@@ -116,19 +113,10 @@ def data_size_experiment(datasets: Sequence[str] = ("fashion-mnist", "digits"), 
 
 
 def _write(result: DataSizeResult, out: Path) -> list[Path]:
-    import csv
-
-    from cnnlab._plot import pyplot
-
     plt = pyplot()
-
-    out.mkdir(parents=True, exist_ok=True)
     files = [out / "transfer.json", out / "transfer.csv", out / "transfer.png"]
-    files[0].write_text(json.dumps({k: v for k, v in asdict(result).items() if k != "files"}, indent=2))
-    with files[1].open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(result.rows[0]))
-        w.writeheader()
-        w.writerows(result.rows)
+    atomic_write_json(files[0], {k: v for k, v in asdict(result).items() if k != "files"})
+    atomic_write_csv(files[1], result.rows)
     specs = list(dict.fromkeys(r["dataset"] for r in result.rows))
     colors = {"scratch": "tab:blue", "linear": "tab:orange", "finetune": "tab:green"}
     fig, axes = plt.subplots(2, len(specs), figsize=(5.5 * len(specs), 7.5), squeeze=False)

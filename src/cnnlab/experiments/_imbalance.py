@@ -4,7 +4,6 @@ test set (balanced accuracy, recall of the minority classes)."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Sequence
@@ -14,7 +13,12 @@ from typing import Any
 
 import torch
 
-from cnnlab.data import ImageTensors, load_dataset
+from cnnlab import models
+from cnnlab._io import atomic_write_csv, atomic_write_json
+from cnnlab.data import ImageTensors
+from cnnlab.experiments._data import train_test
+from cnnlab.losses import resolve
+from cnnlab.train import TrainConfig, evaluate, fit
 
 # (registry name, options) per row of the table
 DEFAULT_LOSSES: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -78,15 +82,7 @@ def imbalance_experiment(dataset: str = "fashion-mnist", *, ratio: float = 100.0
         minority recall (mean recall of the classes with at most a tenth of ``n_max``), the rarest class's
         recall, the majority classes' recall, and per-class recall.
     """
-    from cnnlab import models
-    from cnnlab.losses._api import resolve
-    from cnnlab.train import TrainConfig, evaluate, fit
-    from cnnlab.transfer._api import stratified_subset
-
-    train_all = load_dataset(dataset, "train", data_dir=data_dir)
-    test = load_dataset(dataset, "test", data_dir=data_dir)
-    if eval_size is not None:
-        test = stratified_subset(test, eval_size, seed=seed + 1)
+    train_all, test = train_test(dataset, eval_size=eval_size, seed=seed, data_dir=data_dir)
     k = len(train_all.classes)
     counts = long_tailed_counts(k, n_max, ratio)
     train = make_imbalanced(train_all, counts, seed=seed)
@@ -122,16 +118,9 @@ def imbalance_experiment(dataset: str = "fashion-mnist", *, ratio: float = 100.0
     result = ImbalanceResult(rows=rows, counts=counts, settings=settings)
     if out_dir is not None:
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "imbalance.json").write_text(json.dumps({k: v for k, v in asdict(result).items() if k != "files"},
-                                                       indent=2))
-        import csv
-
-        with (out / "imbalance.csv").open("w", newline="") as f:
-            cols = ["loss", "accuracy", "balanced_accuracy", "minority_recall", "rarest_recall", "majority_recall",
-                    "seconds"]
-            wr = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
-            wr.writeheader()
-            wr.writerows(rows)
-        result.files = [out / "imbalance.json", out / "imbalance.csv"]
+        cols = ["loss", "accuracy", "balanced_accuracy", "minority_recall", "rarest_recall", "majority_recall",
+                "seconds"]
+        result.files = [atomic_write_json(out / "imbalance.json",
+                                          {k: v for k, v in asdict(result).items() if k != "files"}),
+                        atomic_write_csv(out / "imbalance.csv", rows, cols)]
     return result
