@@ -91,13 +91,17 @@ def cam(model: nn.Module, inputs: Tensor, target: Target = None, *, layer: nn.Mo
         ValueError: when the head is not global average pooling + linear at ``layer`` (use :func:`gradcam`).
     """
     check_inputs(inputs)
-    linear = resolve_layer(model, fc) if fc is not None else _last(model, nn.Linear)
+    head_fc, head_pool = _cam_head(model)
+    linear = resolve_layer(model, fc if fc is not None else head_fc)
     if not isinstance(linear, nn.Linear):
         raise ValueError(f"fc must be an nn.Linear, got {type(linear).__name__}")
     store: dict[str, Tensor] = {}
     with model_state(model) as handles:
         if layer is None:
-            pool = _last(model, nn.AdaptiveAvgPool2d)
+            if head_pool is None:
+                raise ValueError("CAM needs a global-average-pooling + linear head; this model's card records "
+                                 "none (use gradcam, or pass layer=)")
+            pool = resolve_layer(model, head_pool)
             handles.append(pool.register_forward_pre_hook(lambda m, args: store.__setitem__("act", args[0])))
         else:
             handles.append(capture_layer(resolve_layer(model, layer), store, grad=False))
@@ -120,13 +124,18 @@ def cam(model: nn.Module, inputs: Tensor, target: Target = None, *, layer: nn.Mo
     return _finish(maps, inputs, relu, upsample_to_input, mode)
 
 
-def _last(model: nn.Module, kind: type) -> nn.Module:
-    from cnnlab.models import last_module_name
+def _cam_head(model: nn.Module) -> tuple[str, str | None]:
+    """(classifier, global pool) names: from the model's card, or for a plain module without one its last
+    ``nn.Linear`` and last ``nn.AdaptiveAvgPool2d``."""
+    from cnnlab.models import ModelCard, last_module_name
 
-    name = last_module_name(model, kind)
-    if name is None:
-        raise ValueError(f"CAM needs an {kind.__name__} in the model; this one has none (use gradcam)")
-    return model.get_submodule(name)
+    card = getattr(model, "cnnlab", None)
+    if isinstance(card, ModelCard) and card.classifier is not None:
+        return card.classifier, card.pool
+    fc = last_module_name(model, nn.Linear)
+    if fc is None:
+        raise ValueError("CAM needs an nn.Linear classifier; this model has none (use gradcam)")
+    return fc, last_module_name(model, nn.AdaptiveAvgPool2d)
 
 
 @register_method("guided-gradcam", kind="pixel")

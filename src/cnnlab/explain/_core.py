@@ -142,11 +142,13 @@ def resolve_target(output: Tensor, target: Target | CheckedClasses) -> Tensor:
 
 
 def resolve_layer(model: nn.Module, layer: nn.Module | str | None) -> nn.Module:
-    """A module of ``model`` from a module, a dotted name, or ``None`` (the last ``nn.Conv2d``)."""
+    """A module of ``model`` from a module, a dotted name, or ``None``: the deepest feature map its card records
+    (``cnnlab.models.feature_info``), or for a plain ``nn.Module`` without a card its last ``nn.Conv2d``."""
     if layer is None:
-        from cnnlab.models import last_conv_name
+        from cnnlab.models import ModelCard, feature_layer, last_conv_name
 
-        layer = last_conv_name(model)
+        layer = feature_layer(model) if isinstance(getattr(model, "cnnlab", None), ModelCard) else \
+            last_conv_name(model)
     if isinstance(layer, str):
         try:
             return model.get_submodule(layer)

@@ -12,17 +12,23 @@ Example:
 from cnnlab.models import _alexnet, _efficientnet, _googlenet, _lenet, _resnet, _vgg  # noqa: F401 (register)
 from cnnlab.models._api import (
     MODELS,
+    FeatureInfo,
     ModelCard,
     Normalize,
     Weights,
+    card_of,
+    classifier_name,
     create,
     default_stats,
+    feature_info,
+    feature_layer,
     info,
     last_conv_name,
     last_module_name,
     model_table,
     names,
     register_model,
+    sequential_stages,
 )
 from cnnlab.models._checkpoint import (
     atomic_write_bytes,
@@ -37,13 +43,18 @@ from cnnlab.models._state import frozen
 
 __all__ = [
     "MODELS",
+    "FeatureInfo",
     "ModelCard",
     "Normalize",
     "Prediction",
     "Weights",
     "atomic_write_bytes",
     "create",
+    "card_of",
+    "classifier_name",
     "default_stats",
+    "feature_info",
+    "feature_layer",
     "frozen",
     "imagenet_categories",
     "info",
@@ -58,6 +69,7 @@ __all__ = [
     "read_checkpoint_meta",
     "register_model",
     "same_padding",
+    "sequential_stages",
     "save_checkpoint",
 ]
 

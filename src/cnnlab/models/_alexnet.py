@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from cnnlab.models._api import Normalize, default_stats, register_model
+from cnnlab.models._api import Normalize, default_stats, register_model, sequential_stages
 
 
 class AlexNet(nn.Module):
@@ -27,6 +27,8 @@ class AlexNet(nn.Module):
             nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
             nn.Linear(hidden, num_classes),
         )
+        self.classifier_name, self.pool_name = "classifier.7", None  # AdaptiveAvgPool2d(pool) + 3 FC: no CAM
+        self.feature_info = sequential_stages(features, "features", in_channels)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.avgpool(self.features(self.normalize(x))))

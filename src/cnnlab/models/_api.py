@@ -96,9 +96,57 @@ class Weights:
         return preprocess
 
 
+@dataclass(frozen=True)
+class FeatureInfo:
+    """One feature map other code can take from a model by name (as timm's ``feature_info``): the dotted name
+    of the module whose output it is, its channels and its stride (reduction) relative to the network's input.
+    """
+
+    module: str
+    channels: int
+    stride: int
+
+
+def sequential_stages(layers: nn.Sequential, prefix: str, in_channels: int, stride: int = 1) -> list[FeatureInfo]:
+    """The stage outputs of a plain ``Sequential`` feature extractor: the layer before each downsampling layer
+    (a pooling layer or a strided convolution) and the last layer, with their channels and strides.
+
+    Built by the model constructors from the layers they just made (LeNet-5, AlexNet, VGG, FastNet).
+    """
+    out: list[FeatureInfo] = []
+    c, s = in_channels, stride
+    prev_c = c  # channels of the previous layer's output
+    for i, layer in enumerate(layers):
+        step = 1
+        for m in layer.modules():  # a layer may be a small block (conv-BN-ReLU)
+            if isinstance(m, nn.Conv2d):
+                step *= m.stride[0]
+                c = m.out_channels
+            elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
+                k = m.stride if m.stride is not None else m.kernel_size
+                step *= k if isinstance(k, int) else k[0]
+        if step > 1 and i > 0 and (not out or out[-1].module != f"{prefix}.{i - 1}"):
+            out.append(FeatureInfo(f"{prefix}.{i - 1}", prev_c, s))
+        s *= step
+        prev_c = c
+    out.append(FeatureInfo(f"{prefix}.{len(layers) - 1}", c, s))
+    return out
+
+
 @dataclass
 class ModelCard:
-    """What a model is: how to rebuild it and how to read its outputs."""
+    """What a model is: how to rebuild it, how to read its outputs, and where its parts are.
+
+    Attributes:
+        name, kwargs: the registry name and build arguments (``cnnlab.models.create(name, **kwargs)``).
+        input_size: ``(C, H, W)`` the model takes (prediction resizes to it).
+        classes: class names, index = output unit (``None``: unnamed).
+        weights, resize_size, interpolation: the pretrained weights' name and their preprocessing.
+        classifier: dotted name of the final classification layer (transfer replaces it; CAM reads it).
+        pool: dotted name of the global average pooling before it, when the head is GAP + linear (CAM).
+        features: the feature maps by name, channels and stride (detection and segmentation backbones,
+            style layers, Grad-CAM's default layer: the last one).
+    """
 
     name: str
     kwargs: dict[str, Any]
@@ -107,6 +155,9 @@ class ModelCard:
     weights: str | None = None
     resize_size: int | None = None
     interpolation: str = "bilinear"
+    classifier: str | None = None
+    pool: str | None = None
+    features: list[FeatureInfo] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -115,6 +166,7 @@ class ModelCard:
     def from_json(cls, d: dict[str, Any]) -> ModelCard:
         d = dict(d)
         d["input_size"] = tuple(d["input_size"])
+        d["features"] = [FeatureInfo(**f) for f in d.get("features") or []]
         return cls(**{k: v for k, v in d.items() if k in {f.name for f in dataclasses.fields(cls)}})
 
 
@@ -218,8 +270,63 @@ def create(
         weights=w.name if w is not None else None,
         resize_size=w.resize_size if w is not None else None,
         interpolation=w.interpolation if w is not None else "bilinear",
+        **structure(model),
     )
     return model
+
+
+def structure(model: nn.Module) -> dict[str, Any]:
+    """``classifier``, ``pool`` and ``features`` as the model's constructor recorded them (``classifier_name``,
+    ``pool_name``, ``feature_info`` attributes); the card keeps them so checkpoints and wrapped models carry them.
+    """
+    missing = [a for a in ("classifier_name", "feature_info") if not hasattr(model, a)]
+    if missing:
+        raise TypeError(f"{type(model).__name__} does not record {', '.join(missing)} (registered models must)")
+    feats = [f if isinstance(f, FeatureInfo) else FeatureInfo(**f) for f in model.feature_info]
+    for name in [model.classifier_name, getattr(model, "pool_name", None), *(f.module for f in feats)]:
+        if name is not None:
+            model.get_submodule(name)  # a wrong name fails here, at registration time's first build
+    return {"classifier": model.classifier_name, "pool": getattr(model, "pool_name", None), "features": feats}
+
+
+def card_of(model: nn.Module) -> ModelCard:
+    """The model's :class:`ModelCard`, or a ``ValueError`` saying how to give it one."""
+    card = getattr(model, "cnnlab", None)
+    if not isinstance(card, ModelCard):
+        raise ValueError(f"this {type(model).__name__} has no cnnlab card: build it with cnnlab.models.create, "
+                         "load it with cnnlab.models.load, or wrap your own module with cnnlab.models.wrap")
+    return card
+
+
+def classifier_name(model: nn.Module) -> str:
+    """Dotted name of the model's classifier, as its card records it."""
+    name = card_of(model).classifier
+    if name is None:
+        raise ValueError(f"model {card_of(model).name!r} records no classifier")
+    return name
+
+
+def feature_info(model: nn.Module) -> list[FeatureInfo]:
+    """The model's feature maps (module name, channels, stride), shallow to deep, as its card records them."""
+    return list(card_of(model).features)
+
+
+def feature_layer(model: nn.Module, name: str | None = None) -> str:
+    """A feature module's dotted name: ``name`` checked against the model, or the deepest recorded feature map.
+
+    Raises ``ValueError`` naming the layer and the recorded feature names when ``name`` is no module of it.
+    """
+    if name is None:
+        feats = feature_info(model)
+        if not feats:
+            raise ValueError(f"model {card_of(model).name!r} records no feature layers; name one")
+        return feats[-1].module
+    try:
+        model.get_submodule(name)
+    except AttributeError:
+        known = ", ".join(f.module for f in getattr(getattr(model, "cnnlab", None), "features", []) or [])
+        raise ValueError(f"model has no layer {name!r}" + (f" (feature layers: {known})" if known else "")) from None
+    return name
 
 
 def _jsonable(kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ never leaves a half-written file under the final name.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -97,7 +98,8 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
             f"checkpoint {str(path)!r} does not fit model {card.name!r}: "
             f"{len(missing)} missing and {len(unexpected)} unexpected tensors"
         )
-    model.cnnlab = card
+    built = model.cnnlab  # the architecture's recorded parts (classifier, pool, features) are the build's
+    model.cnnlab = dataclasses.replace(card, classifier=built.classifier, pool=built.pool, features=built.features)
     return model.to(map_location).eval()
 
 

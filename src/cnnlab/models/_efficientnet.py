@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cnnlab.analysis import _sizes
-from cnnlab.models._api import Normalize, Weights, register_model
+from cnnlab.models._api import FeatureInfo, Normalize, Weights, register_model
 
 # (repeats, kernel, stride, expansion, out channels) per stage, read off the weights.
 STAGES = [(1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80), (3, 5, 1, 6, 112),
@@ -93,12 +93,20 @@ class EfficientNetLite(nn.Module):
         self._bn0 = _bn(stem)
         blocks, cin = [], stem
         strides = stage_strides or [s[2] for s in STAGES]
+        total = stem_stride
+        self.feature_info: list[FeatureInfo] = []
         for (repeats, k, _, e, c), s in zip(STAGES, strides):
             cout = c if width == 1.0 else _round(c * width)
+            if s > 1 and blocks:  # a stage that downsamples: the previous stage's output is a feature map
+                self.feature_info.append(FeatureInfo(f"_blocks.{len(blocks) - 1}", cin, total))
             for i in range(repeats):
                 blocks.append(MBConvBlock(cin, cout, k, s if i == 0 else 1, e))
                 cin = cout
+            total *= s
         self._blocks = nn.ModuleList(blocks)
+        self.feature_info.append(FeatureInfo(f"_blocks.{len(blocks) - 1}", cin, total))
+        self.feature_info.append(FeatureInfo("_conv_head", 1280, total))
+        self.classifier_name, self.pool_name = "_fc", "_avg_pooling"
         head = 1280  # Lite models keep the head width fixed
         self._conv_head = Conv2dSame(cin, head, 1)
         self._bn1 = _bn(head)

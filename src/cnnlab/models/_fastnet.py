@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from cnnlab.models._api import Normalize, default_stats, register_model
+from cnnlab.models._api import Normalize, default_stats, register_model, sequential_stages
 
 
 def _conv_bn(cin: int, cout: int) -> nn.Sequential:
@@ -34,6 +34,8 @@ class FastNet(nn.Module):
                                       _conv_bn(w2, w3))
         self.pool = nn.AdaptiveMaxPool2d(1)
         self.fc = nn.Linear(w3, num_classes)
+        self.classifier_name, self.pool_name = "fc", None  # global *max* pooling: no CAM
+        self.feature_info = sequential_stages(self.features, "features", in_channels)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.fc(self.pool(self.features(self.normalize(x))).flatten(1))

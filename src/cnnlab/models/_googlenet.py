@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from cnnlab.models._api import Normalize, default_stats, register_model
+from cnnlab.models._api import FeatureInfo, Normalize, default_stats, register_model
 
 
 class BasicConv2d(nn.Module):
@@ -80,6 +80,10 @@ class GoogLeNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(1024, num_classes)
+        self.classifier_name, self.pool_name = "fc", "avgpool"
+        self.feature_info = [FeatureInfo("conv1", 64, 2), FeatureInfo("conv3", 192, 4),
+                             FeatureInfo("inception3b", 480, 8),
+                             FeatureInfo("inception4e", 832, 16), FeatureInfo("inception5b", 1024, 32)]
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.maxpool1(self.conv1(self.normalize(x)))
@@ -110,6 +114,9 @@ class SmallGoogLeNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(288, num_classes)
+        self.classifier_name, self.pool_name = "fc", "avgpool"
+        self.feature_info = [FeatureInfo("inception1b", 120, 1), FeatureInfo("inception2b", 224, 2),
+                             FeatureInfo("inception3a", 288, 4)]
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.maxpool1(self.inception1b(self.inception1a(self.conv1(self.normalize(x)))))

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from cnnlab.analysis._sizes import padding_for_output
-from cnnlab.models._api import Normalize, default_stats, register_model
+from cnnlab.models._api import Normalize, default_stats, register_model, sequential_stages
 
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
 
@@ -45,6 +45,8 @@ class LeNet5(nn.Module):
             nn.Conv2d(16, 120, 5), act(),  # 1x1
         )
         self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(120, 84), act(), nn.Linear(84, num_classes))
+        self.classifier_name, self.pool_name = "classifier.3", None
+        self.feature_info = sequential_stages(self.features, "features", in_channels)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.features(self.normalize(x)))

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from cnnlab.models._api import Normalize, default_stats, register_model
+from cnnlab.models._api import FeatureInfo, Normalize, default_stats, register_model
 
 
 class BasicBlock(nn.Module):
@@ -75,6 +75,9 @@ class ResNet(nn.Module):
             self.maxpool = nn.MaxPool2d(3, 2, 1)
         self.bn1 = nn.BatchNorm2d(w0)
         self.relu = nn.ReLU(inplace=True)
+        stride = 1 if small_input else 2
+        self.feature_info = [] if small_input else [FeatureInfo("relu", w0, 2)]
+        stride *= 1 if small_input else 2  # the stem's max pool
         cin = w0
         for i, (n, w) in enumerate(zip(layers, widths)):
             blocks = []
@@ -82,6 +85,9 @@ class ResNet(nn.Module):
                 blocks.append(block(cin, w, stride=2 if (j == 0 and i > 0) else 1))
                 cin = w * block.expansion
             setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
+            stride *= 2 if i > 0 else 1
+            self.feature_info.append(FeatureInfo(f"layer{i + 1}", cin, stride))
+        self.classifier_name, self.pool_name = "fc", "avgpool"
         self.num_stages = len(layers)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(cin, num_classes)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from cnnlab.models._api import Normalize, default_stats, register_model
+from cnnlab.models._api import Normalize, default_stats, register_model, sequential_stages
 
 # Numbers are 3x3 conv widths, "M" a 2x2/2 max pool.
 CONFIGS: dict[str, list[int | str]] = {
@@ -49,6 +49,8 @@ class VGG(nn.Module):
             nn.Linear(hidden, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
             nn.Linear(hidden, num_classes),
         )
+        self.classifier_name, self.pool_name = "classifier.7", None  # 3 FC layers after the pool: no CAM
+        self.feature_info = sequential_stages(self.features, "features", in_channels)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.avgpool(self.features(self.normalize(x))))

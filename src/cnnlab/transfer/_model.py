@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -11,15 +12,12 @@ import torch
 from torch import nn
 
 from cnnlab._checks import check_int
-from cnnlab.models import ModelCard, create, last_module_name, load
+from cnnlab.models import ModelCard, classifier_name, create, load
 
 
 def head_name(model: nn.Module) -> str:
-    """Dotted name of the classifier: the last ``nn.Linear`` in registration order."""
-    name = last_module_name(model, nn.Linear)
-    if name is None:
-        raise ValueError("model has no nn.Linear classifier to replace")
-    return name
+    """Dotted name of the classifier, as the model's card records it (:func:`cnnlab.models.classifier_name`)."""
+    return classifier_name(model)
 
 
 def _get(model: nn.Module, dotted: str) -> nn.Module:
@@ -87,9 +85,9 @@ def transfer_model(source: str | os.PathLike | nn.Module, *, num_classes: int, c
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or any(not k.startswith(head + ".") for k in missing):
         raise ValueError(f"source weights do not fit the rebuilt {card.name!r}: {missing[:3]} {unexpected[:3]}")
-    model.cnnlab = ModelCard(name=card.name, kwargs=model.cnnlab.kwargs, input_size=(c_in, *hw),
-                             classes=list(classes) if classes is not None else None, weights=None,
-                             resize_size=None, interpolation="bilinear")
+    model.cnnlab = dataclasses.replace(model.cnnlab, input_size=(c_in, *hw),
+                                       classes=list(classes) if classes is not None else None, weights=None,
+                                       resize_size=None, interpolation="bilinear")
     model.cnnlab_source = {"source": str(source) if not isinstance(source, nn.Module) else card.name,
                            "weights": card.weights}
     return model.train()
