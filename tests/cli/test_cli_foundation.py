@@ -66,3 +66,46 @@ def test_demo_writes_self_contained_report(tmp_path, capsys):
     assert "espresso" in out and f"report: {tmp_path / 'report.html'}" in out
     assert html.count("data:image/png;base64,") >= 2 and "src=\"http" not in html
     assert "Predictions" in html and "espresso" in html
+
+
+def test_an_unexpected_error_is_one_line_with_a_debug_hint(monkeypatch, capsys):
+    from cnnlab import models
+
+    def boom(*a, **k):
+        raise RuntimeError("something internal broke\nsecond line")
+
+    monkeypatch.setattr(models, "predict", boom)
+    assert main(["predict", "sample:chelsea", "--model", "lenet5"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == ("cnnlab predict: error: RuntimeError: something internal broke "
+                           "(rerun with --debug to see the traceback)")
+    with pytest.raises(RuntimeError, match="something internal broke"):  # --debug lets the traceback through
+        main(["--debug", "predict", "sample:chelsea", "--model", "lenet5"])
+
+
+def test_every_option_of_every_command_shows_its_default():
+    import argparse
+
+    from cnnlab.cli import build_parser
+
+    def parsers(p):
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for sub in a.choices.values():
+                    yield sub
+                    yield from parsers(sub)
+
+    missing = []
+    for sub in parsers(build_parser()):
+        fmt = sub._get_formatter()
+        for a in sub._actions:
+            shown = a.default not in (None, False, argparse.SUPPRESS) and a.option_strings
+            if shown and not isinstance(a, argparse._HelpAction) and "(default:" not in fmt._get_help_string(a):
+                missing.append(f"{sub.prog} {a.option_strings[0]}")
+    assert not missing, missing
+
+
+def test_help_text_shows_a_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    assert "(default: 5)" in capsys.readouterr().out
