@@ -29,10 +29,12 @@ from cnnlab.data._images import (
     sample_names,
     to_channels,
 )
+from cnnlab.data._scenes import DetectionSet, generate_scenes, semantic_labels
 
 __all__ = [
     "CIFAR10_CLASSES",
     "DATASETS",
+    "DetectionSet",
     "FASHION_MNIST_CLASSES",
     "ImageTensors",
     "cifar10",
@@ -40,6 +42,7 @@ __all__ = [
     "download_fashion_mnist",
     "fashion_mnist",
     "fashion_mnist_dirs",
+    "generate_scenes",
     "image_folder",
     "image_from_spec",
     "load_dataset",
@@ -48,6 +51,7 @@ __all__ = [
     "resize_and_crop",
     "sample_image",
     "sample_names",
+    "semantic_labels",
     "stratified_subset",
     "to_channels",
 ]
