@@ -38,6 +38,7 @@ from cnnlab.models._checkpoint import (
     save_checkpoint,
 )
 from cnnlab.models._efficientnet import imagenet_categories, same_padding
+from cnnlab.models._inputs import activation_bytes, check_input_size
 from cnnlab.models._predict import Prediction, predict, preprocess
 from cnnlab.models._state import frozen
 
@@ -48,9 +49,11 @@ __all__ = [
     "Normalize",
     "Prediction",
     "Weights",
+    "activation_bytes",
     "atomic_write_bytes",
     "create",
     "card_of",
+    "check_input_size",
     "classifier_name",
     "default_stats",
     "feature_info",

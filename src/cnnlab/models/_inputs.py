@@ -1,0 +1,116 @@
+"""The shared input check: can this model take images of this size, and what would one image cost?
+
+Every entry point that feeds a model a size the user chose (``summary --input``, ``transfer --resize``, the
+detection and segmentation backbones, style transfer's ``--size``) calls :func:`check_input_size` first, so that
+a size the network's depth cannot take, a fixed-size classifier, a wrong channel count or a size that would need
+more memory than the machine has is one clear ``ValueError`` naming the size, not a traceback from deep inside
+the network.
+
+The forward pass runs on the meta device (shapes only, no memory, no compute): for a registered model a copy is
+built there from its card; any other module is moved nowhere and probed with one real image of the size.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from cnnlab._checks import check_int
+from cnnlab.models._api import MODELS, ModelCard
+
+# refuse sizes whose forward activations for one image exceed this share of physical memory
+MEMORY_SHARE = 0.25
+
+
+def _physical_memory() -> int:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 8 << 30
+
+
+def _meta_copy(model: nn.Module) -> nn.Module | None:
+    card = getattr(model, "cnnlab", None)
+    if not isinstance(card, ModelCard) or card.name not in MODELS:
+        return None
+    kwargs = dict(card.kwargs)
+    adapter = kwargs.pop("input_adapter", None)
+    try:
+        with torch.device("meta"):
+            probe = MODELS.lookup(card.name)(**kwargs)
+            if adapter:
+                from cnnlab.models._adapter import InputAdapter
+
+                probe.normalize = InputAdapter(probe.normalize, **adapter)
+    except (TypeError, ValueError):  # a card edited by hand: probe the real model instead
+        return None
+    return probe.eval()
+
+
+def activation_bytes(model: nn.Module, size: Sequence[int], *, dtype: torch.dtype = torch.float32) -> int:
+    """Bytes of the outputs of the model's leaf modules for one image of ``size`` ``(C, H, W)``, measured on the
+    meta device (an estimate of the forward pass's activation memory; the check behind
+    :func:`check_input_size`). Raises what the forward pass raises for a size the model cannot take."""
+    probe = _meta_copy(model)
+    total = 0
+
+    def count(_m: nn.Module, _i: object, out: object) -> None:
+        nonlocal total
+        if isinstance(out, Tensor):
+            total += out.numel() * out.element_size()
+
+    target = probe if probe is not None else model
+    handles = [m.register_forward_hook(count) for m in target.modules() if not list(m.children())]
+    try:
+        device = "meta" if probe is not None else next((p.device for p in model.parameters()), "cpu")
+        with torch.no_grad():
+            if probe is None:
+                from cnnlab.models._state import frozen
+
+                with frozen(model):
+                    model(torch.zeros(1, *size, dtype=dtype, device=device))
+            else:
+                probe(torch.zeros(1, *size, dtype=dtype, device=device))
+    finally:
+        for h in handles:
+            h.remove()
+    return total
+
+
+def check_input_size(model: nn.Module, size: Sequence[int], *, what: str = "input size",
+                     max_bytes: int | None = None) -> tuple[int, int, int]:
+    """``(C, H, W)`` if ``model`` can take one image of that size, else a ``ValueError`` naming it.
+
+    Args:
+        model: a cnnlab model (a copy is probed on the meta device) or any ``nn.Module`` (probed with one image).
+        size: ``(C, H, W)``.
+        what: how the message names the size (e.g. ``"--resize 100000"``).
+        max_bytes: refuse sizes whose activations for one image exceed this (default: a quarter of the machine's
+            physical memory).
+
+    Example:
+        >>> from cnnlab import models
+        >>> check_input_size(models.create("resnet_small"), (1, 28, 28))
+        (1, 28, 28)
+    """
+    if len(size) != 3:
+        raise ValueError(f"{what} must be (C, H, W), got {tuple(size)!r}")
+    c, h, w = (int(check_int(what, v)) for v in size)
+    card = getattr(model, "cnnlab", None)
+    name = card.name if isinstance(card, ModelCard) else type(model).__name__
+    built = f"; it was built for {'x'.join(map(str, card.input_size))}" if isinstance(card, ModelCard) else ""
+    if isinstance(card, ModelCard) and card.input_size[0] != c:
+        raise ValueError(f"{what} {c}x{h}x{w}: model {name!r} takes {card.input_size[0]}-channel images")
+    try:
+        nbytes = activation_bytes(model, (c, h, w))
+    except (RuntimeError, ValueError, IndexError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"model {name!r} cannot take {what} {c}x{h}x{w}{built} ({reason})") from None
+    limit = int(MEMORY_SHARE * _physical_memory()) if max_bytes is None else int(max_bytes)
+    if nbytes > limit:
+        raise ValueError(f"{what} {c}x{h}x{w} is too large for model {name!r}: one image needs about "
+                         f"{nbytes / 2**30:.1f} GiB of activations (limit {limit / 2**30:.1f} GiB)")
+    return c, h, w
