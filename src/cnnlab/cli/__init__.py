@@ -38,7 +38,7 @@ class _Formatter(argparse.HelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if _shows_default(action) and "%(default)" not in text:
+        if _shows_default(action) and "%(default)" not in text and "(default" not in text:
             d = action.default
             shown = " ".join(map(str, d)) if isinstance(d, (list, tuple)) else "%(default)s"
             text = f"{text} (default: {shown})".strip()
