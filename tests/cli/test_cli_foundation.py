@@ -100,7 +100,7 @@ def test_every_option_of_every_command_shows_its_default():
         fmt = sub._get_formatter()
         for a in sub._actions:
             shown = a.default not in (None, False, argparse.SUPPRESS) and a.option_strings
-            if shown and not isinstance(a, argparse._HelpAction) and "(default:" not in fmt._get_help_string(a):
+            if shown and not isinstance(a, argparse._HelpAction) and "(default" not in fmt._get_help_string(a):
                 missing.append(f"{sub.prog} {a.option_strings[0]}")
     assert not missing, missing
 
