@@ -317,17 +317,17 @@ def segmentation_folder(split: str = "train", root: str | os.PathLike | None = N
 
 @SEGMENTATION_DATASETS.register("scenes")
 def scene_segmentation(split: str = "train", root: str | os.PathLike | None = None, *, n: int | None = None,
-                       size: int | tuple[int, int] = 64, classes: Sequence[int] = (0, 1, 2), max_objects: int = 3,
-                       min_scale: int = 16, max_scale: int = 32, seed: int = 0) -> SegmentationSet:
+                       size: int | tuple[int, int] = 64, classes: Sequence[int] = (0, 1, 7), max_objects: int = 3,
+                       min_scale: int = 24, max_scale: int = 40, seed: int = 0) -> SegmentationSet:
     """Synthetic scenes (:func:`cnnlab.data.generate_scenes`: scikit-learn's digits pasted on offline textures)
     with exact per-pixel labels: class 0 is the background, class ``i`` the ``i``-th chosen digit. Splits use
-    disjoint seeds; ``n`` defaults to 96 train / 32 val / 32 test images. ``root`` is unused."""
+    disjoint seeds; ``n`` defaults to 128 train / 32 val / 32 test images. ``root`` is unused."""
     from cnnlab.data._scenes import generate_scenes, semantic_labels
 
     offsets = {"train": 0, "val": 1, "test": 2}
     if split not in offsets:
         raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
-    n = n if n is not None else (96 if split == "train" else 32)
+    n = n if n is not None else (128 if split == "train" else 32)
     h, w = check_size("size", size, minimum=16)
     s = generate_scenes(n, size=(h, w), classes=list(classes), max_objects=max_objects, min_scale=min_scale,
                         max_scale=max_scale, seed=seed * 3 + offsets[split] + 1000)
@@ -402,7 +402,10 @@ def median_frequency_weights(labels: Tensor | SegmentationSet, num_classes: int 
         raise ValueError(f"labels must be (N, H, W), got shape {tuple(labels.shape)}")
     k = check_int("num_classes", num_classes)
     keep = labels != ignore_index
-    per_image = torch.stack([torch.bincount(lab[m], minlength=k)[:k] for lab, m in zip(labels, keep)]).double()
+    n = labels.shape[0]
+    # one bincount over (image, class) pairs; void goes to an extra column k that is dropped
+    pairs = torch.arange(n, device=labels.device)[:, None, None] * (k + 1) + torch.where(keep, labels, k)
+    per_image = torch.bincount(pairs.flatten(), minlength=n * (k + 1)).view(n, k + 1)[:, :k].double()
     labelled = keep.flatten(1).sum(1).double()  # [N]
     present = per_image > 0
     freq = per_image.sum(0) / (present.double() * labelled[:, None]).sum(0).clamp_min(1)
@@ -460,6 +463,9 @@ def augment_segmentation(images: Tensor, labels: Tensor, *, generator: torch.Gen
 
     s = lo + (hi - lo) * uniform(b)
     flip = (uniform(b) < 0.5) if hflip else torch.zeros(b, dtype=torch.bool, device=dev)
+    if lo == hi == 1 and (ch, cw) == (h, w):  # flips only: exact, by indexing
+        f4, f3 = flip.view(b, 1, 1, 1), flip.view(b, 1, 1)
+        return torch.where(f4, images.flip(-1), images), torch.where(f3, labels.flip(-1), labels)
     # the sampled window in normalised coordinates: half-extent (cw / w) / s, centre anywhere that keeps it
     # inside the image when it fits (zoom in) or keeps the image inside it (zoom out)
     ex, ey = (cw / w) / s, (ch / h) / s
