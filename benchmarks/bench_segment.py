@@ -86,18 +86,19 @@ def _hardware() -> dict:
 
 
 def run_train(name: str, *, epochs: int, threads: int, limit: int | None = None, resume: bool = False,
-              tag: str = "") -> dict:
+              tag: str = "", validate: bool = True, channels_last: bool = False) -> dict:
     """One final run of recipe ``name`` at half resolution; writes results/segment-train-NAME.json."""
     rec = segment.recipe(name)
     out = RUNS / (name + tag)
-    cfg = _config(rec, epochs=epochs, threads=threads, out=out)
+    cfg = _config(rec, epochs=epochs, threads=threads, out=out, channels_last=channels_last)
     t0 = time.perf_counter()
     run = segment.train_segmenter(rec.arch, f"camvid:{CAMVID}", cfg, options=segment.SegmentConfig(**rec.segment),
-                                  size=HALF, limit=limit, model_kwargs=rec.model, resume=resume)
+                                  size=HALF, limit=limit, model_kwargs=rec.model, resume=resume, validate=validate)
     m = run.test.metrics
     doc = {"recipe": name, "arch": rec.arch, "note": rec.note, "resolution": list(HALF), "epochs": epochs,
            "params": run.params, "train_seconds": run.seconds, "wall_seconds": time.perf_counter() - t0,
-           "threads": threads, "limit": limit, "test": run.test.summary(),
+           "threads": threads, "limit": limit, "validated": validate, "channels_last": channels_last,
+           "test": run.test.summary(),
            "global": 100 * m.global_accuracy, "class_avg": 100 * m.class_accuracy, "miou": 100 * m.miou,
            "iou": {c: None if v != v else 100 * v for c, v in zip(m.classes, m.iou.tolist())},
            "history": run.history.to_json()["rows"], "class_weights": run.class_weights, "run_dir": str(out),
@@ -336,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--limit", type=int, default=None, help="train on the first N images only")
     p.add_argument("--resume", action="store_true", help="train: continue the run in runs/bench-segment/NAME")
+    p.add_argument("--no-val", action="store_true", help="train: no per-epoch validation pass")
+    p.add_argument("--channels-last", action="store_true", help="train: channels-last memory format")
     p.add_argument("--quick", action="store_true", help="smoke run of every stage")
     args = p.parse_args(argv)
     _log_to_stderr()
@@ -344,7 +347,8 @@ def main(argv: list[str] | None = None) -> int:
         quick(args.threads)
     elif args.stage == "train":
         for name in args.recipes:
-            run_train(name, epochs=args.epochs, threads=args.threads, limit=args.limit, resume=args.resume)
+            run_train(name, epochs=args.epochs, threads=args.threads, limit=args.limit, resume=args.resume,
+                      validate=not args.no_val, channels_last=args.channels_last)
     elif args.stage == "tune":
         run_tune(args.recipe, args.lr, epochs=args.epochs, threads=args.threads, limit=args.limit)
     elif args.stage == "speed":

@@ -216,7 +216,9 @@ def test_zooms_and_crops_keep_every_label_on_its_pixel(kw):
     assert ((est != out_lab) & keep & ~edge).sum() == 0
     assert (est == out_lab)[keep].float().mean() > 0.8
     if kw["scale"][1] < 1:  # zooming out leaves pixels without a source: void, black
-        assert (~keep[0]).any() and (out_img[0][:, ~keep[0]] == 0).all()
+        void = ~keep[0]
+        inner = -F.max_pool2d(-void.float()[None, None], 3, 1, 1)[0, 0] > 0  # void pixels not next to the content
+        assert inner.any() and (out_img[0][:, inner] == 0).all()
     again = data.augment_segmentation(img, lab, generator=torch.Generator().manual_seed(1), ignore_index=255, **kw)
     assert torch.equal(again[1], out_lab)
 

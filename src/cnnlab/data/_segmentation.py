@@ -318,10 +318,11 @@ def segmentation_folder(split: str = "train", root: str | os.PathLike | None = N
 @SEGMENTATION_DATASETS.register("scenes")
 def scene_segmentation(split: str = "train", root: str | os.PathLike | None = None, *, n: int | None = None,
                        size: int | tuple[int, int] = 64, classes: Sequence[int] = (0, 1, 7), max_objects: int = 3,
-                       min_scale: int = 24, max_scale: int = 40, seed: int = 0) -> SegmentationSet:
+                       min_scale: int | None = None, max_scale: int | None = None, seed: int = 0) -> SegmentationSet:
     """Synthetic scenes (:func:`cnnlab.data.generate_scenes`: scikit-learn's digits pasted on offline textures)
     with exact per-pixel labels: class 0 is the background, class ``i`` the ``i``-th chosen digit. Splits use
-    disjoint seeds; ``n`` defaults to 128 train / 32 val / 32 test images. ``root`` is unused."""
+    disjoint seeds; ``n`` defaults to 128 train / 32 val / 32 test images; objects measure 3/8 to 5/8 of the
+    shorter side unless ``min_scale`` / ``max_scale`` say otherwise. ``root`` is unused."""
     from cnnlab.data._scenes import generate_scenes, semantic_labels
 
     offsets = {"train": 0, "val": 1, "test": 2}
@@ -329,6 +330,8 @@ def scene_segmentation(split: str = "train", root: str | os.PathLike | None = No
         raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
     n = n if n is not None else (128 if split == "train" else 32)
     h, w = check_size("size", size, minimum=16)
+    min_scale = min_scale if min_scale is not None else max(4, round(min(h, w) * 3 / 8))
+    max_scale = max_scale if max_scale is not None else max(min_scale, round(min(h, w) * 5 / 8))
     s = generate_scenes(n, size=(h, w), classes=list(classes), max_objects=max_objects, min_scale=min_scale,
                         max_scale=max_scale, seed=seed * 3 + offsets[split] + 1000)
     images = torch.stack([(im * 255).round().to(torch.uint8) for im in s.images])

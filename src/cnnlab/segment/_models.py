@@ -106,12 +106,30 @@ def rebuild(card: ModelCard) -> nn.Module:
     """The segmenter a card describes, with random weights (pretrained backbones are not read: a checkpoint's
     weights replace them)."""
     kwargs = dict(card.kwargs)
-    if kwargs.get("backbone_weights") is not None:
+    if "backbone_weights" in kwargs or "backbone_weights" in SEGMENTERS.info(card.name)["defaults"]:
         kwargs["backbone_weights"] = None
     model = create(card.name, classes=card.classes, input_size=card.input_size[1:], **kwargs)
     built = model.cnnlab
     model.cnnlab = dataclasses.replace(card, classifier=built.classifier, pool=None, features=built.features)
     return model
+
+
+def check_size(model: nn.Module, size: Sequence[int], *, what: str = "input size") -> tuple[int, int, int]:
+    """:func:`cnnlab.models.check_input_size` for segmenters: ``(C, H, W)`` if the model can take one image of that
+    size, else one ``ValueError`` naming it. A registered segmenter is probed as a copy built on the meta device
+    (shapes only: no memory, no compute, also for sizes far too large for the machine)."""
+    from cnnlab.models import check_input_size
+
+    card = getattr(model, "cnnlab", None)
+    if isinstance(card, ModelCard) and card.name in SEGMENTERS:
+        try:
+            with torch.device("meta"):
+                probe = rebuild(card)
+        except (TypeError, ValueError):  # a card edited by hand: probe the model itself
+            probe = None
+        if probe is not None:
+            return check_input_size(probe.eval(), size, what=what)
+    return check_input_size(model, size, what=what)
 
 
 def bilinear_kernel(channels: int, kernel_size: int) -> Tensor:

@@ -59,7 +59,8 @@ def segment_images(model: nn.Module, images: Sequence[Tensor] | Tensor, *, size:
     Args:
         model: a segmenter (:func:`cnnlab.segment.create` / :func:`cnnlab.segment.load`).
         images: ``Tensor[C, H, W]`` in [0, 1] (C = 1 or 3), or a batch ``Tensor[N, C, H, W]``.
-        size: ``(h, w)`` the network sees; checked with :func:`cnnlab.models.check_input_size`.
+        size: ``(h, w)`` the network sees; checked with :func:`cnnlab.segment.check_size` (the shared boundary
+            check, on a meta-device copy).
         alpha: opacity of the colours in ``overlay``.
 
     Example:
@@ -68,12 +69,13 @@ def segment_images(model: nn.Module, images: Sequence[Tensor] | Tensor, *, size:
         (torch.Size([3, 720, 960]), 'Road')
     """
     from cnnlab.data import segmentation_palette, to_channels
-    from cnnlab.models import card_of, check_input_size, frozen
+    from cnnlab.models import card_of, frozen
+    from cnnlab.segment._models import check_size
 
     card = card_of(model)
     c = card.input_size[0]
     hw = tuple(size) if size is not None else tuple(card.input_size[1:])
-    check_input_size(model, (c, *hw), what="--size" if size is not None else "input size")
+    check_size(model, (c, *hw), what="--size" if size is not None else "input size")
     k = int(card.kwargs.get("num_classes", 0)) or None
     classes = list(card.classes) if card.classes else [str(i) for i in range(k or 0)]
     palette = segmentation_palette(classes) if classes else []

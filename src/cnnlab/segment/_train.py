@@ -18,7 +18,7 @@ from cnnlab._checks import check_choice, check_number
 from cnnlab._device import model_device, resolve_device
 from cnnlab.data import SegmentationSet, augment_segmentation, median_frequency_weights
 from cnnlab.segment._metrics import SegmentationMetrics, confusion_matrix, from_confusion
-from cnnlab.segment._models import SEGMENTERS, create, rebuild
+from cnnlab.segment._models import SEGMENTERS, check_size, create, rebuild
 
 RUN_FILE = "segmenter.json"
 LOSSES = ("ce", "focal", "dice", "ce+dice")
@@ -127,13 +127,13 @@ def class_weights_for(data: SegmentationSet, options: SegmentConfig) -> list[flo
 
 
 def _check_pair(model: nn.Module, data: SegmentationSet, what: str) -> None:
-    from cnnlab.models import card_of, check_input_size
+    from cnnlab.models import card_of
 
     card = card_of(model)
     k = card.kwargs.get("num_classes")
     if k != data.num_classes:
         raise ValueError(f"{what} has {data.num_classes} classes but segmenter {card.name!r} has {k} outputs")
-    check_input_size(model, tuple(data.images.shape[1:]), what=f"{what} images")
+    check_size(model, tuple(data.images.shape[1:]), what=f"{what} images")
 
 
 def fit_segmenter(model: nn.Module, train_data: SegmentationSet, val_data: SegmentationSet | None = None,
@@ -324,7 +324,7 @@ class SegmenterRun:
     seconds: float
 
 
-def _load_splits(spec: str, size, limit: int | None, test: bool):
+def _load_splits(spec: str, size, limit: int | None, test: bool, validate: bool = True):
     from cnnlab.data import load_segmentation
 
     kw = {} if size is None else {"size": size}
@@ -333,7 +333,7 @@ def _load_splits(spec: str, size, limit: int | None, test: bool):
         if limit < 1:
             raise ValueError(f"limit must be positive, got {limit}")
         train_data = train_data.subset(slice(0, limit))
-    val_data = _optional_split(spec, "val", kw)
+    val_data = _optional_split(spec, "val", kw) if validate else None
     test_data = _optional_split(spec, "test", kw) if test else None
     return train_data, val_data, test_data
 
@@ -350,13 +350,14 @@ def _optional_split(spec: str, split: str, kw: dict) -> SegmentationSet | None:
 def train_segmenter(arch: str, data_spec: str, config: Any, *, options: SegmentConfig | None = None,
                     size: int | tuple[int, int] | None = None, limit: int | None = None,
                     model_kwargs: dict[str, Any] | None = None, resume: bool = False,
-                    test: bool = True) -> SegmenterRun:
+                    test: bool = True, validate: bool = True) -> SegmenterRun:
     """``cnnlab train-segmenter``: build ``arch`` for the data's classes, train it on the train split (validating on
     the val split when there is one), evaluate it on the test split.
 
     With ``config.out_dir`` the run directory holds the engine's checkpoints (``model.safetensors`` + ``model.json``,
     ``best/``, ``state/``, ``metrics.csv``) and ``segmenter.json`` (architecture, data, options, class weights), so
     ``resume=True`` continues it with its saved settings and ``cnnlab eval-segmenter`` / ``cnnlab segment`` use it.
+    ``validate=False`` skips the per-epoch validation pass (and so the ``best/`` checkpoint).
     """
     import time
 
@@ -380,7 +381,7 @@ def train_segmenter(arch: str, data_spec: str, config: Any, *, options: SegmentC
         options = SegmentConfig.from_json(doc["options"])
         saved = train.TrainConfig.from_json(json.loads((state / "train_state.json").read_text())["meta"]["config"])
         config = saved.replace(device=config.device, progress=config.progress, out_dir=config.out_dir)
-    train_data, val_data, test_data = _load_splits(data_spec, size, limit, test)
+    train_data, val_data, test_data = _load_splits(data_spec, size, limit, test, validate)
     torch.manual_seed(config.seed)
     model = create(arch, num_classes=train_data.num_classes, in_channels=train_data.images.shape[1],
                    classes=train_data.classes, input_size=tuple(train_data.images.shape[-2:]), **kwargs)
