@@ -116,7 +116,7 @@ def run_train(name: str, *, epochs: int, threads: int, limit: int | None = None,
 def run_tune(name: str, lrs: list[float], *, epochs: int, threads: int, limit: int | None = None) -> list[dict]:
     """Short runs of recipe ``name`` at each learning rate: mIoU on CamVid *val*."""
     rec = segment.recipe(name)
-    val = data.camvid("val", CAMVID, size=HALF)
+    val = data.camvid(CAMVID, "val", size=HALF)
     rows = []
     path = RESULTS / "segment-tune.json"
     for lr in lrs:

@@ -23,7 +23,7 @@ def test_camvid_lists_the_segnet_split_and_reads_real_pairs(tmp_path):
     # three real pairs of val.txt, listed by absolute path in a CamVid-layout folder of our own (fast to read)
     pairs = (CAMVID / "val.txt").read_text().splitlines()[:3]
     (tmp_path / "val.txt").write_text("".join(" ".join(str(CAMVID / p) for p in ln.split()) + "\n" for ln in pairs))
-    val = data.camvid("val", tmp_path)
+    val = data.camvid(tmp_path, "val")
     assert isinstance(val, data.SegmentationSet) and isinstance(val, data.ImageTensors)
     assert val.images.shape == (3, 3, 360, 480) and val.images.dtype == torch.uint8
     assert val.labels.shape == (3, 360, 480) and val.labels.dtype == torch.int64
@@ -35,7 +35,7 @@ def test_camvid_lists_the_segnet_split_and_reads_real_pairs(tmp_path):
     ref_lab = torch.from_numpy(np.asarray(Image.open(CAMVID / lab_rel)).astype(np.int64))
     ref_img = torch.from_numpy(np.asarray(Image.open(CAMVID / img_rel).convert("RGB")).copy()).permute(2, 0, 1)
     assert torch.equal(val.labels[0], ref_lab) and torch.equal(val.images[0], ref_img)
-    half = data.camvid("val", tmp_path, size=(180, 240))
+    half = data.camvid(tmp_path, "val", size=(180, 240))
     assert half.images.shape == (3, 3, 180, 240)
     # labels are subsampled by nearest neighbour: no value a pixel of the original did not have
     assert torch.equal(half.labels[0], F.interpolate(ref_lab[None, None].float(), size=(180, 240))[0, 0].long())
@@ -144,7 +144,7 @@ def test_specs_and_bad_specs(tmp_path):
         with pytest.raises((ValueError, FileNotFoundError), match=message):
             data.load_segmentation(spec)
     with pytest.raises(ValueError, match="split must be"):
-        data.camvid("dev", CAMVID)
+        data.camvid(CAMVID, "dev")
 
 
 # -------------------------------------------------------------------------------------------------- scenes

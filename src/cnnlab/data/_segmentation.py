@@ -230,19 +230,19 @@ def _size_arg(size) -> tuple[int, int] | None:
 
 
 @SEGMENTATION_DATASETS.register("camvid")
-def camvid(split: str = "train", root: str | os.PathLike | None = None, *,
+def camvid(root: str | os.PathLike | None = None, split: str = "train", *,
            size: int | tuple[int, int] | None = None) -> SegmentationSet:
     """CamVid as prepared for SegNet: 367 train / 101 val / 233 test road scenes at 360x480, 11 classes (Sky,
     Building, Pole, Road, Pavement, Tree, SignSymbol, Fence, Car, Pedestrian, Bicyclist), label 11 = void.
 
     Args:
-        split: ``"train"``, ``"val"`` or ``"test"`` (the files ``root/{split}.txt`` list ``image label`` pairs).
         root: the CamVid folder (e.g. ``/work/shared/data/camvid``).
+        split: ``"train"``, ``"val"`` or ``"test"`` (the files ``root/{split}.txt`` list ``image label`` pairs).
         size: resize to ``(h, w)`` (images antialiased bilinear, labels nearest), e.g. ``(180, 240)`` for the
             half resolution of CPU runs; ``None`` keeps 360x480.
 
     Example:
-        >>> test = camvid("test", "/work/shared/data/camvid", size=(180, 240))   # doctest: +SKIP
+        >>> test = camvid("/work/shared/data/camvid", "test", size=(180, 240))   # doctest: +SKIP
         >>> test.images.shape, test.labels.shape, test.ignore_index
         (torch.Size([233, 3, 180, 240]), torch.Size([233, 180, 240]), 11)
     """
@@ -273,7 +273,7 @@ def read_class_names(path: str | os.PathLike) -> list[str]:
 
 
 @SEGMENTATION_DATASETS.register("segfolder")
-def segmentation_folder(split: str = "train", root: str | os.PathLike | None = None, *,
+def segmentation_folder(root: str | os.PathLike | None = None, split: str = "train", *,
                         size: int | tuple[int, int] | None = None, ignore_index: int = 255) -> SegmentationSet:
     """Your own images and label PNGs::
 
@@ -316,7 +316,7 @@ def segmentation_folder(split: str = "train", root: str | os.PathLike | None = N
 
 
 @SEGMENTATION_DATASETS.register("scenes")
-def scene_segmentation(split: str = "train", root: str | os.PathLike | None = None, *, n: int | None = None,
+def scene_segmentation(root: str | os.PathLike | None = None, split: str = "train", *, n: int | None = None,
                        size: int | tuple[int, int] = 64, classes: Sequence[int] = (0, 1, 7), max_objects: int = 3,
                        min_scale: int | None = None, max_scale: int | None = None, seed: int = 0) -> SegmentationSet:
     """Synthetic scenes (:func:`cnnlab.data.generate_scenes`: scikit-learn's digits pasted on offline textures)
@@ -343,7 +343,8 @@ def scene_segmentation(split: str = "train", root: str | os.PathLike | None = No
 def load_segmentation(spec: str, split: str = "train", **kwargs) -> SegmentationSet:
     """A segmentation set from a CLI-style spec: ``camvid:DIR``, ``segfolder:DIR`` or ``scenes``.
 
-    ``kwargs`` go to the loader (e.g. ``size=(180, 240)``).
+    The loaders of ``SEGMENTATION_DATASETS`` are called as ``loader(root=DIR, split=split, **kwargs)``; ``kwargs``
+    go to the loader (e.g. ``size=(180, 240)``).
 
     Example:
         >>> load_segmentation("scenes", "test", n=4).labels.shape
