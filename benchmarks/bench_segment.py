@@ -343,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resume", action="store_true", help="train: continue the run in runs/bench-segment/NAME")
     p.add_argument("--no-val", action="store_true", help="train: no per-epoch validation pass")
     p.add_argument("--channels-last", action="store_true", help="train: channels-last memory format")
+    p.add_argument("--steps", type=int, default=3, help="speed: timed repeats per measurement")
     p.add_argument("--quick", action="store_true", help="smoke run of every stage")
     args = p.parse_args(argv)
     _log_to_stderr()
@@ -358,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.stage == "speed":
         names = args.recipes or ["segnet_basic-camvid", "unet_lite0-camvid", "fcn8s_lite0-camvid",
                                  "lraspp_lite0-camvid", "fcn32s", "fcn16s", "unet", "segnet", "deeplabv3"]
-        run_speed(names, threads=args.threads)
+        run_speed(names, threads=args.threads, steps=args.steps)
     elif args.stage == "weak":
         run_weak(threads=args.threads, limit=args.limit)
     else:

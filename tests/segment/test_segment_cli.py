@@ -107,6 +107,8 @@ def test_other_bad_inputs_exit_2(run_dir, tmp_path, capsys):
          "unknown segmenter 'unet9'"),
         (["segment-from-gradients", "sample:coffee", "--method", "gradcams", "--out", str(tmp_path)],
          "unknown explanation method"),
+        (["segment-from-gradients", "sample:coffee", "--model", "lenet5", "--out", str(tmp_path)],
+         "model 'lenet5' cannot take an image resized to 224x336"),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv

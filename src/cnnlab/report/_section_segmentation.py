@@ -93,7 +93,11 @@ def _weak_part(ctx: DemoContext) -> str:
                 "efficientnet_lite0.</p>")
     imgs = [ctx.images[n] for n in WEAK_IMAGES if n in ctx.images] or list(ctx.images.values())[:2]
     cards = ""
-    heat = segment.attribution_heatmaps(ctx.model, imgs, method="gradcam")  # one map per image, two refinements
+    try:
+        heat = segment.attribution_heatmaps(ctx.model, imgs, method="gradcam")  # one map per image, two refinements
+    except ValueError as exc:  # e.g. a checkpoint of fixed input size: the section says why and goes on
+        return (f"<h3>Segments from gradients</h3><p class='muted'>Skipped for {escape(ctx.model_name)}: "
+                f"{escape(str(exc).splitlines()[0])}</p>")
     for refine in ("grabcut", "threshold"):
         for s in (segment.segment_heatmap(h, refine=refine, threshold=0.3) for h in heat):
             # the segment in red over the image (background pixels keep the image), the box in yellow

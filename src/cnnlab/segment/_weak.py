@@ -158,7 +158,9 @@ def attribution_heatmaps(model: nn.Module, images: Sequence[Tensor] | Tensor, *,
     targets = [target] * len(images) if target is None or isinstance(target, int) else list(target)
     if len(targets) != len(images):
         raise ValueError(f"{len(targets)} targets for {len(images)} images")
-    classes = getattr(getattr(model, "cnnlab", None), "classes", None)
+    card = getattr(model, "cnnlab", None)
+    classes = getattr(card, "classes", None)
+    channels = card.input_size[0] if card is not None else 3
     dev = next((p.device for p in model.parameters()), torch.device("cpu"))
     out = []
     for img, tgt in zip(images, targets):
@@ -167,8 +169,13 @@ def attribution_heatmaps(model: nn.Module, images: Sequence[Tensor] | Tensor, *,
         rgb = to_channels(img.float().clamp(0, 1), 3)
         h, w = rgb.shape[-2:]
         s = size / min(h, w)
-        x = F.interpolate(rgb[None], size=(max(1, round(h * s)), max(1, round(w * s))), mode="bilinear",
-                          align_corners=False, antialias=True).clamp(0, 1).to(dev)
+        hw = (max(1, round(h * s)), max(1, round(w * s)))
+        if card is not None:  # a network of fixed input size cannot take the photo's shape: one clear line
+            from cnnlab.models import check_input_size
+
+            check_input_size(model, (channels, *hw), what=f"an image resized to {hw[0]}x{hw[1]} (--size {size})")
+        x = F.interpolate(to_channels(rgb, channels)[None], size=hw, mode="bilinear", align_corners=False,
+                          antialias=True).clamp(0, 1).to(dev)
         with frozen(model), torch.no_grad():
             probs = model(x).float().softmax(-1)[0]
         cls = int(probs.argmax()) if tgt is None else int(tgt)
