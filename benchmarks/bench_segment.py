@@ -7,8 +7,8 @@ What it measures:
               confusion matrix over the split (the tutorial's definitions); CPU training time.
   tune        short runs of a few settings on train, scored by mIoU on val (never on test).
   speed       time per training epoch (367 images, batch 4, estimated from timed steps) and inference ms/image at
-              360x480, for every architecture; the floor is the forward pass alone (inference) and forward +
-              backward (a training step).
+              360x480, for every architecture, as CPU seconds of one thread (on the shared machine the wall time of
+              the same call was several times longer); the forward pass's share of a training step is printed.
   weak        segments and boxes from gradients (``segment.from_attribution``) with the ImageNet EfficientNet-Lite0,
               no training: CorLoc (box IoU >= 0.5 with a true box) and mean IoU on the 40 Raccoon test photos, per
               explanation method and refinement, against a centred box of the training photos' average size; the
@@ -42,7 +42,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import torch
-from _timing import median_seconds
 
 from cnnlab import data, models, segment, train
 from cnnlab._format import table
@@ -138,8 +137,22 @@ def run_tune(name: str, lrs: list[float], *, epochs: int, threads: int, limit: i
 # ------------------------------------------------------------------------------------------------------ speed
 
 
+def _cpu_seconds(fn, *, repeats: int, warmup: int = 1) -> tuple[float, float]:
+    """(median CPU seconds of this process, median wall seconds) of ``fn()``: on a shared machine the CPU time of a
+    single-threaded call is what it costs, the wall time is what the other jobs left of it."""
+    for _ in range(warmup):
+        fn()
+    cpu, wall = [], []
+    for _ in range(repeats):
+        c0, w0 = time.process_time(), time.perf_counter()
+        fn()
+        cpu.append(time.process_time() - c0)
+        wall.append(time.perf_counter() - w0)
+    return statistics.median(cpu), statistics.median(wall)
+
+
 def run_speed(names: list[str], *, threads: int, steps: int = 3, size: tuple[int, int] = FULL) -> list[dict]:
-    """Seconds per training step (batch 4) and ms per image of inference (batch 1) at ``size``."""
+    """CPU seconds per training step (batch 4) and per image of inference (batch 1) at ``size``, one thread."""
     torch.set_num_threads(threads)
     rows = []
     for name in names:
@@ -158,25 +171,22 @@ def run_speed(names: list[str], *, threads: int, steps: int = 3, size: tuple[int
             loss_fn(net(x), y).backward()
             opt.step()
 
-        def forward_backward(net=net, x=x, y=y, loss_fn=loss_fn) -> None:
-            loss_fn(net(x), y).backward()
-
         def infer(net=net, x1=x[:1]) -> None:
             with torch.no_grad():
                 net(x1)
 
         net.train()
-        t_step = median_seconds(step, repeats=steps, warmup=1)
-        t_fb = median_seconds(forward_backward, repeats=steps, warmup=0)
+        step_cpu, step_wall = _cpu_seconds(step, repeats=steps)
         net.eval()
-        t_inf = median_seconds(infer, repeats=max(3, steps), warmup=1)
+        inf_cpu, inf_wall = _cpu_seconds(infer, repeats=max(3, steps))
         steps_per_epoch = 367 // 4
         row = {"model": rec.arch, "recipe": name, "params": params, "size": list(size),
-               "train_step_s": t_step, "forward_backward_s": t_fb, "epoch_s": t_step * steps_per_epoch,
-               "infer_ms": 1000 * t_inf, "threads": threads}
+               "train_step_cpu_s": step_cpu, "train_step_wall_s": step_wall, "epoch_cpu_s": step_cpu * steps_per_epoch,
+               "infer_cpu_ms": 1000 * inf_cpu, "infer_wall_ms": 1000 * inf_wall,
+               "forward_share_of_step": inf_cpu * 4 / step_cpu, "threads": threads}
         print(json.dumps(row), flush=True)
         rows.append(row)
-    atomic_write_json(RESULTS / f"segment-speed-{size[0]}x{size[1]}.json", {"rows": rows, "hardware": _hardware()})
+        atomic_write_json(RESULTS / f"segment-speed-{size[0]}x{size[1]}.json", {"rows": rows, "hardware": _hardware()})
     return rows
 
 
@@ -301,12 +311,14 @@ def report() -> str:
         p = RESULTS / f"segment-speed-{size[0]}x{size[1]}.json"
         if p.is_file():
             doc = json.loads(p.read_text())
-            rows = [[r["recipe"], f"{r['params'] / 1e6:.2f}M", f"{r['train_step_s']:.2f}",
-                     f"{r['epoch_s'] / 60:.1f}", f"{r['infer_ms']:.0f}"] for r in doc["rows"]]
-            lines.append(f"speed at {size[0]}x{size[1]} on the CPU ({doc['rows'][0]['threads']} thread(s), shared "
-                         f"machine); GPU: {NO_GPU}")
-            lines.append(table(["model", "params", "train step s (batch 4)", "epoch min (367 images)",
-                                "inference ms/image"], rows))
+            rows = [[r["recipe"], f"{r['params'] / 1e6:.2f}M", f"{r['train_step_cpu_s']:.1f}",
+                     f"{r['epoch_cpu_s'] / 60:.1f}", f"{r['infer_cpu_ms']:.0f}",
+                     f"{r['train_step_cpu_s'] / ref:.2f}x"]
+                    for r in doc["rows"] for ref in [doc["rows"][0]["train_step_cpu_s"]]]
+            lines.append(f"speed at {size[0]}x{size[1]}: CPU seconds of one thread (the machine was shared: wall "
+                         f"times were longer); GPU: {NO_GPU}")
+            lines.append(table(["model", "params", "train step CPU s (batch 4)", "epoch CPU min (367 images)",
+                                "inference CPU ms/image", f"step vs {doc['rows'][0]['recipe']}"], rows))
     p = RESULTS / "segment-weak.json"
     if p.is_file():
         doc = json.loads(p.read_text())

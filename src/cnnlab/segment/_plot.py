@@ -72,7 +72,7 @@ def iou_figure(results: dict[str, SegmentationMetrics] | SegmentationMetrics, *,
     first = next(iter(results.values()))
     classes = first.classes
     k, m = len(classes), len(results)
-    fig, ax = plt.subplots(figsize=(6.4, 0.32 * k * max(1, m) ** 0.5 + 1.4))
+    fig, ax = plt.subplots(figsize=(6.4, 0.32 * k * max(1, m) ** 0.5 + 1.8))
     height = 0.8 / m
     for j, (name, r) in enumerate(results.items()):
         vals = [0.0 if v != v else 100 * v for v in r.iou.tolist()]
@@ -83,7 +83,7 @@ def iou_figure(results: dict[str, SegmentationMetrics] | SegmentationMetrics, *,
     ax.set_xlim(0, 100)
     ax.set_xlabel("IoU (%)")
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=min(3, m), frameon=False)
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
