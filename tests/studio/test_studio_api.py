@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import as_uint8, decode_png, model_state, png_bytes
+from studio_helpers import as_uint8, decode_png, model_state, png_bytes
 
 from cnnlab import analysis, data, explain, models, robust
 
@@ -95,9 +95,9 @@ def test_upload_limits_and_the_temporary_folder(tmp_path, monkeypatch):
     import tempfile
 
     from PIL import Image
+    from studio_helpers import make_client
 
     from cnnlab import studio
-    from conftest import make_client
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # everything a temporary file could touch
     app = studio.create_app(max_upload_bytes=50_000, max_pixels=1_000_000)
@@ -212,7 +212,8 @@ def test_features_and_receptive_fields_are_the_analysis(client):
     assert rf["box"] == [8, 8, 22, 22]  # the docstring example of receptive_boxes
     chosen = client.post("/api/features", json={"model": "lenet5", "sample": "camera", "layer": "features.3",
                                                 "channel": 7, "unit": [0, 9], "max_maps": 3}).json()
-    assert chosen["maps"][0]["channel"] == 7 and chosen["unit"] == [0, 9] and chosen["box"] == [0, 16, 12, 28]  # 14x14, stride 2, clipped
+    assert chosen["maps"][0]["channel"] == 7 and chosen["unit"] == [0, 9] \
+        and chosen["box"] == [0, 16, 12, 28]  # 14x14, stride 2, clipped
 
 
 def test_explain_is_explain_images_and_leaves_the_model_as_found(client):
@@ -250,8 +251,9 @@ def test_attack_is_attack_images(client):
 
 
 def test_checkpoints_under_runs_are_offered_by_id_never_by_path(tmp_path):
+    from studio_helpers import make_client
+
     from cnnlab import studio
-    from conftest import make_client
 
     runs, outside = tmp_path / "runs", tmp_path / "outside"
     torch.manual_seed(1)

@@ -33,7 +33,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from cnnlab.studio._jobs import TERMINAL
 from cnnlab.studio._panels import Panel, import_panels, static_text
-from cnnlab.studio._params import StudioError
+from cnnlab.studio._params import StudioError, one_line
 from cnnlab.studio._studio import (
     LOOPBACK_HOSTS,
     Studio,
@@ -48,13 +48,6 @@ log = logging.getLogger("cnnlab.studio")
 
 CSP = ("default-src 'self'; img-src 'self' data: blob:; script-src 'self'; style-src 'self'; connect-src 'self'; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    if isinstance(exc, KeyError) and text.startswith(("'", '"')):
-        text = text[1:-1]
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _route_class():
@@ -73,7 +66,7 @@ def _route_class():
                     raise
                 except Exception as exc:  # noqa: BLE001 - a bug: one line out, the traceback in the log
                     log.exception("internal error on %s %s", request.method, request.url.path)
-                    return JSONResponse({"error": f"internal error: {type(exc).__name__}: {_one_line(exc)} (the "
+                    return JSONResponse({"error": f"internal error: {type(exc).__name__}: {one_line(exc)} (the "
                                                   "traceback is in the server log)"}, status_code=500)
 
             return guarded
@@ -176,7 +169,7 @@ def create_app(runs_dir: str | None = None, *, config: StudioConfig | None = Non
         return JSONResponse({"error": exc.message}, status_code=exc.status)
 
     async def _bad_input(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"error": _one_line(exc)}, status_code=422)
+        return JSONResponse({"error": one_line(exc)}, status_code=422)
 
     app.add_exception_handler(ValueError, _bad_input)
     app.add_exception_handler(TypeError, _bad_input)
@@ -194,7 +187,7 @@ def create_app(runs_dir: str | None = None, *, config: StudioConfig | None = Non
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:  # outside a route: still one line
         log.error("internal error on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
-        return JSONResponse({"error": f"internal error: {type(exc).__name__}: {_one_line(exc)}"}, status_code=500)
+        return JSONResponse({"error": f"internal error: {type(exc).__name__}: {one_line(exc)}"}, status_code=500)
 
     page = _page(panels)
     router = studio_router()

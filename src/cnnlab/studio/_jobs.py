@@ -24,7 +24,7 @@ from typing import Any
 
 from torch import nn
 
-from cnnlab.studio._params import not_found
+from cnnlab.studio._params import not_found, one_line
 
 log = logging.getLogger("cnnlab.studio")
 
@@ -152,11 +152,11 @@ class JobManager:
                 job._finish("cancelled", "cancelled")
         except (ValueError, TypeError) as exc:  # bad input found by the capability: the job's answer
             with job._lock:
-                job._finish("error", "failed", error=_one_line(exc))
+                job._finish("error", "failed", error=one_line(exc))
         except Exception as exc:  # noqa: BLE001 - a bug: logged with its traceback, one line to the client
             log.exception("job %s (%s) failed", job.id, job.kind)
             with job._lock:
-                job._finish("error", "failed", error=f"internal error: {type(exc).__name__}: {_one_line(exc)}")
+                job._finish("error", "failed", error=f"internal error: {type(exc).__name__}: {one_line(exc)}")
         else:
             with job._lock:
                 if job.cancelled:
@@ -213,8 +213,3 @@ def count_forwards(model: nn.Module, job: Job, total: int, message: str = "forwa
         yield
     finally:
         handle.remove()
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

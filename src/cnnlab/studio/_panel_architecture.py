@@ -12,7 +12,7 @@ from fastapi import Request
 from cnnlab.studio._app import studio_router
 from cnnlab.studio._models import LoadedModel
 from cnnlab.studio._panels import register_panel
-from cnnlab.studio._params import Params
+from cnnlab.studio._params import Params, one_line
 from cnnlab.studio._studio import Studio, blocking, model_input, params_of, png_uri, studio_of
 
 router = studio_router()
@@ -88,7 +88,7 @@ def _box(loaded: LoadedModel, layer: str, unit: list[int]) -> tuple[list[int] | 
                 box = receptive_boxes(model, tuple(model.cnnlab.input_size), layer, [unit])[0].tolist()
                 hit = (box, None)
             except ValueError as exc:  # the trace cannot give an exact box for this layer: say so, show no box
-                hit = (None, str(exc).splitlines()[0])
+                hit = (None, one_line(exc))
             if len(loaded.cache[key]) < 4096:
                 loaded.cache[key][tuple(unit)] = hit
     return hit

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from cnnlab.studio._app import studio_router
 from cnnlab.studio._jobs import Job, count_forwards
 from cnnlab.studio._panels import register_panel
-from cnnlab.studio._params import Params
+from cnnlab.studio._params import Params, one_line
 from cnnlab.studio._studio import (
     Studio,
     blocking,
@@ -90,7 +90,7 @@ def run_explain(studio: Studio, params: Params) -> dict:
             try:
                 e = explain.explain_images(model, x, m, target, alpha=alpha, **_options(m, layer, tuple(x.shape)))[0]
             except ValueError as exc:  # this method does not apply to this model
-                out.append({"method": m, "error": str(exc).splitlines()[0]})
+                out.append({"method": m, "error": one_line(exc)})
                 continue
             out.append({"method": m, "overlay": png_uri(e.overlay), "heat": png_uri(explain.heatmap(e.heat)),
                         "index": e.index, "class": e.label, "prob": round(e.prob, 6),

@@ -26,6 +26,14 @@ class StudioError(Exception):
         self.message = message
 
 
+def one_line(exc: BaseException) -> str:
+    """The first line of an exception's message (a ``KeyError``'s without its quotes), or its type's name."""
+    text = str(exc).strip()
+    if isinstance(exc, KeyError) and text.startswith(("'", '"')):
+        text = text[1:-1]
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def not_found(what: str) -> StudioError:
     return StudioError(404, what)
 
