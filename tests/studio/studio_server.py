@@ -21,13 +21,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(app, *, timeout: float = 30.0) -> Iterator[str]:
+def running_server(app, *, timeout: float = 30.0, lifespan: str = "auto") -> Iterator[str]:
     """Serve ``app`` on 127.0.0.1 and yield its base URL; the server stops when the block ends."""
     import uvicorn
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           timeout_graceful_shutdown=2))
+                                           timeout_graceful_shutdown=2, lifespan=lifespan))
     thread = threading.Thread(target=server.run, name="studio-test-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout

@@ -50,10 +50,12 @@ def test_models_offer_pretrained_weights_and_label_random_ones(client):
     assert client.get("/api/models/vgg16").status_code == 404
 
 
-def test_predict_json_is_what_the_cli_prints(client, capsys):
+def test_predict_json_is_what_the_cli_prints(client, capsys, monkeypatch):
     from cnnlab.cli import main
 
     doc = client.post("/api/predict", json={"model": "efficientnet_lite0", "sample": "coffee"}).json()
+    cached = client.app.state.studio.models.get("efficientnet_lite0").model
+    monkeypatch.setattr(models, "load", lambda spec, **kw: cached)  # the same weights, not loaded a second time
     assert main(["predict", "sample:coffee", "--json"]) == 0
     cli = json.loads(capsys.readouterr().out)
     assert doc["topk"] == cli[0]["topk"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from studio_helpers import png_bytes
-from studio_server import CHROMIUM, CHROMIUM_ARGS, running_server
+from studio_server import CHROMIUM, CHROMIUM_ARGS
 
 TIMEOUT = 90_000  # ms; the CPU is shared
 
@@ -34,11 +34,8 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def url():
-    from cnnlab import studio
-
-    with running_server(studio.create_app()) as u:
-        yield u
+def url(server):
+    return server[0]
 
 
 @pytest.fixture

@@ -9,21 +9,10 @@ import time
 
 import httpx
 import numpy as np
-import pytest
 import torch
 from studio_helpers import as_uint8, decode_png, model_state
-from studio_server import running_server
 
 from cnnlab import data, explain, models, robust
-
-
-@pytest.fixture(scope="module")
-def server():
-    from cnnlab import studio
-
-    app = studio.create_app(job_workers=2)
-    with running_server(app) as url:
-        yield url, app.state.studio
 
 
 def _wait(client, job_id, timeout=120):
@@ -81,7 +70,7 @@ def test_a_long_job_streams_progress_does_not_block_predict_and_cancels(server):
         assert c.post("/api/predict", json=body).status_code == 200  # loaded and warm
         cached = studio.models.get("efficientnet_lite0").model
         before = model_state(cached)
-        job = c.post("/api/attack/onepixel", json={**body, "popsize": 100, "steps": 200}).json()["job"]
+        job = c.post("/api/attack/onepixel", json={**body, "popsize": 24, "steps": 200}).json()["job"]
         seen = []
         with c.stream("GET", f"/api/jobs/{job['id']}/events") as stream:
             lines = stream.iter_lines()

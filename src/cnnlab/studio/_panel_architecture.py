@@ -76,21 +76,20 @@ def run_architecture(studio: Studio, params: Params) -> dict:
 
 
 def _box(loaded: LoadedModel, layer: str, unit: list[int]) -> tuple[list[int] | None, str | None]:
+    """The input box of one unit (one traced pass, cached per unit)."""
     from cnnlab.analysis import receptive_boxes
 
     key = ("boxes", layer)
     with loaded.use() as model:
-        if key not in loaded.cache:
-            loaded.cache[key] = {}
-        hit = loaded.cache[key].get(tuple(unit))
+        cache = loaded.cache.setdefault(key, {})
+        hit = cache.get(tuple(unit))
         if hit is None:
             try:
-                box = receptive_boxes(model, tuple(model.cnnlab.input_size), layer, [unit])[0].tolist()
-                hit = (box, None)
-            except ValueError as exc:  # the trace cannot give an exact box for this layer: say so, show no box
+                hit = (receptive_boxes(model, tuple(model.cnnlab.input_size), layer, [unit])[0].tolist(), None)
+            except ValueError as exc:  # the trace cannot give an exact box for this layer: say so, draw none
                 hit = (None, one_line(exc))
-            if len(loaded.cache[key]) < 4096:
-                loaded.cache[key][tuple(unit)] = hit
+            if len(cache) < 4096:
+                cache[tuple(unit)] = hit
     return hit
 
 
