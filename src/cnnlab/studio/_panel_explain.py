@@ -70,6 +70,15 @@ def _options(method: str, layer: str | None, input_size: tuple[int, ...]) -> dic
     return opts
 
 
+def _layer_label(method: str, layer: str | None, default: str, model: Any) -> str | None:
+    """Where a layer method computed its map (CAM without a layer: at the input of the global pool)."""
+    if method not in LAYER_METHODS:
+        return None
+    if method == "cam" and layer is None:
+        return f"input of {model.cnnlab.pool}"
+    return layer or default
+
+
 def run_explain(studio: Studio, params: Params) -> dict:
     from cnnlab import explain, models
 
@@ -94,7 +103,7 @@ def run_explain(studio: Studio, params: Params) -> dict:
                 continue
             out.append({"method": m, "overlay": png_uri(e.overlay), "heat": png_uri(explain.heatmap(e.heat)),
                         "index": e.index, "class": e.label, "prob": round(e.prob, 6),
-                        "layer": used_layer if m in LAYER_METHODS else None,
+                        "layer": _layer_label(m, layer, used_layer, model),
                         "ms": round(1000 * (time.perf_counter() - t0), 1)})
         index = target if target is not None else next((r["index"] for r in out if "index" in r), None)
         if index is None:  # no method applied: still say which class the page asked about
