@@ -125,3 +125,20 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_every_static_file_is_package_data():
+    """An installed wheel carries what the page needs: every file under studio/static matches a package-data glob."""
+    import re
+    from fnmatch import fnmatch
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    line = re.search(r'^"cnnlab\.studio" = \[(.*)\]$', (root / "pyproject.toml").read_text(), re.M)
+    assert line, "pyproject.toml has no package-data for cnnlab.studio"
+    globs = [g.split("/") for g in re.findall(r'"([^"]+)"', line.group(1))]
+    pkg = root / "src" / "cnnlab" / "studio"
+    files = [f.relative_to(pkg).parts for f in (pkg / "static").rglob("*") if f.is_file()]
+    assert len(files) >= 11
+    for parts in files:
+        assert any(len(g) == len(parts) and all(fnmatch(p, q) for p, q in zip(parts, g)) for g in globs), parts

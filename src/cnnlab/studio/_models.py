@@ -174,7 +174,9 @@ class ModelStore:
                 hit = self._runs.get(name)
             if hit is None:
                 hit = self.scan_runs().get(name)  # a run that appeared since the last listing
-            if hit is None or hit.path is None or not hit.path.resolve().is_relative_to(self.runs_dir or Path("/-")):
+            inside = hit is not None and self.runs_dir is not None and hit.path is not None \
+                and hit.path.resolve().is_relative_to(self.runs_dir)  # a link swapped in since the scan is refused
+            if not inside:
                 known = ", ".join(sorted(self._runs)) or "none"
                 raise not_found(f"unknown model {name[:80]!r} (runs: {known})")
             return hit
