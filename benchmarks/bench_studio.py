@@ -7,8 +7,8 @@ subprocess, so the client's threads do not share the server's interpreter).
    HTTP round trip that computes nothing (``GET /api/health``). Requests on one model are serialised by its lock,
    so the last of N answers no sooner than N forwards: the wall time is compared with N x the forward.
 2. Memory: M explanation requests (default 1,000; Grad-CAM + saliency on ``resnet_small`` at 28x28, a small model
-   so that 1,000 requests take minutes, not hours; 4 clients at once): the server's resident memory (VmRSS from
-   /proc) after a warm-up of 50 requests, every 100 requests, and at the end.
+   so that 1,000 requests take minutes, not hours; 4 clients at once), run first, on the fresh server: its
+   resident memory (VmRSS from /proc) after a warm-up of 100 requests, every 100 requests, and at the end.
 
 Prints a fixed-width table and writes ``benchmarks/results/studio.json``. Absolute times mean something only on
 a quiet machine; the ratios come from the same run.
@@ -26,6 +26,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -57,6 +58,8 @@ def start_server(port: int, threads: int | None) -> subprocess.Popen:
     if "cnnlab studio: http://" not in line:
         proc.kill()
         raise RuntimeError(f"the studio did not start: {line!r}")
+    # keep reading its output (the access log): a full pipe would stop the server at its next log line
+    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
     deadline = time.monotonic() + 120
     while True:
         try:
@@ -78,7 +81,7 @@ def percentile(values: list[float], q: float) -> float:
 
 async def concurrent_predicts(url: str, body: dict, n: int) -> dict:
     limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
-    async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=3600, limits=limits) as client:
         async def one() -> tuple[float, bool]:
             t0 = time.perf_counter()
             try:
@@ -98,7 +101,7 @@ async def concurrent_predicts(url: str, body: dict, n: int) -> dict:
 
 
 async def explain_load(url: str, pid: int, body: dict, n: int, clients: int = 4) -> dict:
-    async with httpx.AsyncClient(base_url=url, timeout=600) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=3600) as client:
         async def run(count: int) -> int:
             errors = 0
             queue = list(range(count))
@@ -112,7 +115,7 @@ async def explain_load(url: str, pid: int, body: dict, n: int, clients: int = 4)
             await asyncio.gather(*(worker() for _ in range(clients)))
             return errors
 
-        await run(50)  # warm-up: caches, allocator pools, the first PNG encodes
+        await run(100)  # warm-up: the model loads, caches and allocator pools fill, the first PNGs are encoded
         before = rss_mb(pid)
         trace, errors, done = [(0, before)], 0, 0
         t0 = time.perf_counter()
@@ -121,6 +124,7 @@ async def explain_load(url: str, pid: int, body: dict, n: int, clients: int = 4)
             errors += await run(step)
             done += step
             trace.append((done, rss_mb(pid)))
+            print(f"  {done} explanations, server RSS {trace[-1][1]:.0f} MB", file=sys.stderr, flush=True)
         wall = time.perf_counter() - t0
     after = trace[-1][1]
     return {"n": n, "clients": clients, "errors": errors, "rss_before_mb": before, "rss_after_mb": after,
@@ -177,12 +181,17 @@ def main() -> None:
                 c.get("/api/health").raise_for_status()
                 health.append(time.perf_counter() - t0)
         forward = forward_floor(args.model, args.sample)
-        conc = asyncio.run(concurrent_predicts(url, body, args.requests))
+        print(f"floors measured; {args.explains} explanations...", file=sys.stderr, flush=True)
         ebody = {"model": args.explain_model, "sample": args.sample, "methods": ["gradcam", "saliency"]}
         mem = asyncio.run(explain_load(url, proc.pid, ebody, args.explains))
+        print(f"{args.requests} concurrent predicts...", file=sys.stderr, flush=True)
+        conc = asyncio.run(concurrent_predicts(url, body, args.requests))
     finally:
         proc.terminate()
-        proc.wait(30)
+        try:
+            proc.wait(120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
     single_s, health_s = statistics.median(single), statistics.median(health)
     doc = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_avg": os.getloadavg()},
            "settings": vars(args), "predict_alone_s": single_s, "forward_in_process_s": forward,

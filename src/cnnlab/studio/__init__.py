@@ -11,8 +11,7 @@ Example:
     >>> from cnnlab import studio
     >>> client = TestClient(studio.create_app(), base_url="http://127.0.0.1")
     >>> client.post("/api/predict", json={"model": "efficientnet_lite0", "sample": "coffee"}).json()["topk"][0]
-    ... # doctest: +SKIP
-    {'class': 'espresso', 'index': 967, 'prob': 0.95...}
+    {'class': 'espresso', 'index': 967, 'prob': 0.951745}
 """
 
 from cnnlab.studio._app import create_app, is_loopback, serve, studio_router, studio_url

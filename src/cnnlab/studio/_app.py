@@ -130,7 +130,7 @@ def _page(panels: list[Panel]) -> str:
             .replace("<!--SCRIPTS-->", scripts))
 
 
-def create_app(runs_dir: str | None = None, *, config: StudioConfig | None = None, **settings: Any):
+def create_app(runs_dir: str | None = None, *, config: StudioConfig | None = None, **settings: Any) -> FastAPI:
     """The studio as a FastAPI app.
 
     Args:
@@ -145,7 +145,7 @@ def create_app(runs_dir: str | None = None, *, config: StudioConfig | None = Non
         >>> from fastapi.testclient import TestClient
         >>> client = TestClient(create_app(), base_url="http://127.0.0.1")
         >>> client.post("/api/predict", json={"model": "efficientnet_lite0", "sample": "coffee"}).json()["topk"][0]
-        {'class': 'espresso', 'index': 967, 'prob': ...}
+        {'class': 'espresso', 'index': 967, 'prob': 0.951745}
     """
     config = (config or StudioConfig()).replace(**settings) if settings else (config or StudioConfig())
     if runs_dir is not None:
