@@ -109,6 +109,8 @@ def test_move_the_epsilon_slider(page, shots):
     assert page.eval_on_selector("#attack-perturbation", "img => img.naturalWidth") == 224
     page.check("input[name=attack-method][value=pgd]")
     assert page.is_visible("#attack-steps")
+    expect(page.locator("#attack-norms")).to_contain_text("PGD at eps = 0.0314, 10 steps")
+    expect(page.locator("#panel-attack")).not_to_have_class(re.compile("busy"))
     shoot(page, shots / "attack.png")
 
 

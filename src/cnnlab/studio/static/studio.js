@@ -105,20 +105,27 @@ const Studio = (() => {
     stale[name] = true;
   }
 
+  /** Run `fn(root)` with the panel marked busy (its results dimmed); an error goes to the banner. */
+  async function busy(name, fn) {
+    const root = document.getElementById(`panel-${name}`);
+    root.classList.add("busy");
+    try {
+      await fn(root);
+      return true;
+    } catch (e) {
+      showError(e.message);
+      return false;
+    } finally {
+      root.classList.remove("busy");
+    }
+  }
+
+  /** Run the panel's refresh now (after a change of one of its own controls). */
   async function refresh(name) {
     const def = panels[name];
     if (!def || !state.model) return;
     stale[name] = false;
-    const root = document.getElementById(`panel-${name}`);
-    root.classList.add("busy");
-    try {
-      await def.refresh(root);
-    } catch (e) {
-      stale[name] = true;
-      showError(e.message);
-    } finally {
-      root.classList.remove("busy");
-    }
+    if (!(await busy(name, def.refresh))) stale[name] = true;
   }
 
   function activate(name) {
@@ -277,5 +284,5 @@ const Studio = (() => {
   }
 
   return { state, api, el, $, panel, job, bars, figure, percent, placeBox, showError, clearError, status, withImage,
-           start, upload, setModel, setImage, activate };
+           start, upload, setModel, setImage, activate, refresh, busy };
 })();

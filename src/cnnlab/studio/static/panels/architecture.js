@@ -23,7 +23,7 @@
         el("td", {}, r.name), el("td", {}, r.type), el("td", {}, shape), el("td", { class: "num" }, fmt(r.params)),
         el("td", { class: "num" }, fmt(Math.round(r.memory_kb))), el("td", { class: "num" }, (r.flops / 1e6).toFixed(1)),
         el("td", { class: "num" }, rfText(r.rf && r.rf.size)), el("td", { class: "num" }, rfText(r.rf && r.rf.stride)));
-      if (r.clickable) tr.addEventListener("click", () => showLayer(r.name).catch((e) => Studio.showError(e.message)));
+      if (r.clickable) tr.addEventListener("click", () => Studio.busy("architecture", () => showLayer(r.name)));
       return tr;
     }));
     if (current && doc.rows.some((r) => r.name === current.layer && r.clickable)) await showLayer(current.layer);
@@ -83,6 +83,6 @@
     drawRF(doc);
   }
 
-  $("#arch-depth").addEventListener("change", () => refresh().catch((e) => Studio.showError(e.message)));
+  $("#arch-depth").addEventListener("change", () => Studio.refresh("architecture"));
   Studio.panel("architecture", { refresh });
 })();

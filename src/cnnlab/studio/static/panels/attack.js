@@ -38,7 +38,7 @@
 
   function soon() {
     clearTimeout(timer);
-    timer = setTimeout(() => refresh().catch((e) => Studio.showError(e.message)), 250);
+    timer = setTimeout(() => Studio.refresh("attack"), 250);
   }
 
   async function onepixel() {

@@ -114,7 +114,7 @@
       cascade);
   }
 
-  $("#explain-run").addEventListener("click", () => run().catch((e) => Studio.showError(e.message)));
+  $("#explain-run").addEventListener("click", () => Studio.busy("explain", run));
   $("#explain-show").addEventListener("change", () => { if (last) render(last); });
   $("#sanity-run").addEventListener("click", sanity);
   $("#sanity-cancel").addEventListener("click", () => sanityJob && sanityJob.cancel());

@@ -14,6 +14,6 @@
     $("#predict-bars").dataset.top = doc.topk[0].class;
   }
 
-  $("#predict-topk").addEventListener("change", () => refresh().catch((e) => Studio.showError(e.message)));
+  $("#predict-topk").addEventListener("change", () => Studio.refresh("predict"));
   Studio.panel("predict", { refresh });
 })();
