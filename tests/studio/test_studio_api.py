@@ -300,3 +300,10 @@ def test_model_cache_is_bounded_and_loads_once():
         assert again is not a and torch.equal(again.model.features[0].weight, a.model.features[0].weight)  # seeded
     finally:
         s.close()
+
+
+def test_cam_reads_the_pooled_maps_whatever_layer_the_page_chose(client):
+    doc = client.post("/api/explain", json={"model": "efficientnet_lite0", "sample": "coffee", "methods": ["cam"],
+                                            "layer": "_blocks.10"}).json()
+    cam = doc["methods"][0]
+    assert "error" not in cam and cam["layer"] == "input of _avg_pooling" and cam["class"] == "espresso"

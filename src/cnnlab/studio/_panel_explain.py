@@ -29,14 +29,16 @@ from cnnlab.studio._studio import (
 router = studio_router()
 
 DEFAULT_METHODS = ("saliency", "guided", "gradcam", "guided-gradcam")
-LAYER_METHODS = ("cam", "gradcam", "guided-gradcam")  # the methods a layer applies to
+LAYER_METHODS = ("cam", "gradcam", "guided-gradcam")  # the methods computed at a layer
+CHOSEN_LAYER = ("gradcam", "guided-gradcam")  # those that take the chosen one (CAM reads what the global pool averages)
 SANITY_METHODS = ("saliency", "guided", "gradcam")
 
 
 @router.post("/api/explain")
 async def explain_(request: Request) -> dict:
     """``{"model", "image" | "sample", "methods": [...], "target": null | index | class name, "layer": null |
-    name, "alpha": 0.5}`` -> one overlay and heat map per method; a method that does not apply to the model
+    name (Grad-CAM and guided Grad-CAM), "alpha": 0.5}`` -> one overlay and heat map per method; a method that
+    does not apply to the model
     (CAM without a global-average-pool head) answers its own ``error`` while the others still show."""
     params = await params_of(request)
     return await blocking(run_explain, studio_of(request), params)
@@ -62,7 +64,7 @@ def _methods(params: Params, default: tuple[str, ...]) -> list[str]:
 
 def _options(method: str, layer: str | None, input_size: tuple[int, ...]) -> dict[str, Any]:
     opts: dict[str, Any] = {}
-    if layer is not None and method in LAYER_METHODS:
+    if layer is not None and method in CHOSEN_LAYER:
         opts["layer"] = layer
     if method == "occlusion":  # a 7 x 7 grid of windows: 49 forward passes, fast enough for a page
         window = max(1, input_size[-1] // 7)
@@ -74,7 +76,7 @@ def _layer_label(method: str, layer: str | None, default: str, model: Any) -> st
     """Where a layer method computed its map (CAM without a layer: at the input of the global pool)."""
     if method not in LAYER_METHODS:
         return None
-    if method == "cam" and layer is None:
+    if method == "cam":
         return f"input of {model.cnnlab.pool}"
     return layer or default
 

@@ -47,7 +47,7 @@
       el("h3", {}, m.method),
       m.error ? el("p", { class: "err" }, m.error)
         : [el("img", { src: show === "heat" ? m.heat : m.overlay, alt: `${m.method} map` }),
-          el("p", { class: "note" }, `${m.class} ${Studio.percent(m.prob)} · ${m.ms} ms` +
+          el("p", { class: "note" }, `${m.class} ${Studio.percent(m.prob)} · ${Math.round(m.ms)} ms` +
             (m.layer ? ` · ${m.layer}` : ""))])));
     $("#explain-grid").dataset.done = String(Date.now());
   }
