@@ -61,12 +61,13 @@ def test_reference_train_command(capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["conv-demo", "--mode", "half"], "invalid choice"),
-    (["conv-demo", "--stride", "0"], "stride must be an integer in [1, 8], got 0"),
+    (["conv-demo", "--stride", "0"], "argument --stride: must be a positive integer, got '0'"),
     (["conv-demo", "--mode", "valid", "--size", "3", "--kernel", "3", "--dilation", "2"], "kernel extent 5"),
-    (["conv-demo", "--kernel", "x"], "invalid int value"),
-    (["saturation", "--depth", "0"], "depth must be at least 1"),
-    (["saturation", "--weight-scale", "-1"], "weight_scale must be positive"),
-    (["reference-train", "--epochs", "0"], "need epochs >= 1"),
+    (["conv-demo", "--kernel", "x"], "argument --kernel: must be an integer, got 'x'"),
+    (["conv-demo", "--stride", "9"], "stride must be an integer in [1, 8], got 9"),
+    (["saturation", "--depth", "0"], "argument --depth: must be a positive integer, got '0'"),
+    (["saturation", "--weight-scale", "-1"], "argument --weight-scale: must be a number > 0, got '-1'"),
+    (["reference-train", "--epochs", "0"], "argument --epochs: must be a positive integer, got '0'"),
 ])
 def test_bad_input_one_line_exit_2(argv, message, capsys):
     assert main(argv) == 2

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from cnnlab._checks import check_int
+from cnnlab._checks import check_images, check_int
 from cnnlab.models._api import MODELS, ModelCard
 
 # refuse sizes whose forward activations for one image exceed this share of physical memory
@@ -34,19 +34,26 @@ def _physical_memory() -> int:
 
 def _meta_copy(model: nn.Module) -> nn.Module | None:
     card = getattr(model, "cnnlab", None)
-    if not isinstance(card, ModelCard) or card.name not in MODELS:
+    if not isinstance(card, ModelCard):
         return None
     kwargs = dict(card.kwargs)
     adapter = kwargs.pop("input_adapter", None)
     try:
         with torch.device("meta"):
-            probe = MODELS.lookup(card.name)(**kwargs)
+            if card.source == "cnnlab" and card.name in MODELS:
+                probe = MODELS.lookup(card.name)(**kwargs)
+            elif card.source == "torchvision":
+                from cnnlab.models import _torchvision, _wrap
+
+                probe = _wrap.assemble(_torchvision.build(card.name, **kwargs), card)
+            else:
+                return None
             if adapter:
                 from cnnlab.models._adapter import InputAdapter
 
                 probe.normalize = InputAdapter(probe.normalize, **adapter)
-    except (TypeError, ValueError):  # a card edited by hand: probe the real model instead
-        return None
+    except (TypeError, ValueError, RuntimeError, NotImplementedError):
+        return None  # a card edited by hand, an architecture that cannot be built on meta: probe the real model
     return probe.eval()
 
 
@@ -114,3 +121,54 @@ def check_input_size(model: nn.Module, size: Sequence[int], *, what: str = "inpu
         raise ValueError(f"{what} {c}x{h}x{w} is too large for model {name!r}: one image needs about "
                          f"{nbytes / 2**30:.1f} GiB of activations (limit {limit / 2**30:.1f} GiB)")
     return c, h, w
+
+
+def check_batch(model: nn.Module, images: Tensor, *, name: str = "images") -> Tensor:
+    """The boundary check of every function that runs a model on a batch of images: ``images`` is a float
+    ``Tensor[N, C, H, W]``, finite, in [0, 1] (:func:`cnnlab._checks.check_images`: 0..255 pixels and NaN are
+    refused), with the channels the model's card says, and of a size the model can take
+    (:func:`check_input_size`, probed only when the size is not the card's own).
+
+    Returns ``images``. A module without a card gets the pixel checks only.
+
+    Example:
+        >>> from cnnlab import models
+        >>> models.check_batch(models.create("lenet5"), torch.rand(2, 1, 8, 8))  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        ValueError: model 'lenet5' cannot take images 1x8x8; it was built for 1x28x28 (...)
+    """
+    card = getattr(model, "cnnlab", None)
+    if isinstance(card, ModelCard) and isinstance(images, Tensor) and images.dim() == 4:
+        c = card.input_size[0]
+        if images.shape[1] != c:
+            n = images.shape[1]
+            raise ValueError(f"{name} have {n} channel{'s' if n != 1 else ''} (shape {tuple(images.shape)}), model "
+                             f"{card.name!r} takes {c}-channel images ({'x'.join(map(str, card.input_size))})")
+    check_images(images, name)
+    if isinstance(card, ModelCard) and tuple(images.shape[-2:]) != tuple(card.input_size[1:]):
+        check_input_size(model, tuple(images.shape[1:]), what=name)
+    return images
+
+
+def prepare(model: nn.Module, images: Sequence[Tensor] | Tensor, *, name: str = "images") -> Tensor:
+    """The batch a model runs on, from what users give: ``Tensor[C, H, W]`` images of any size in [0, 1], each
+    prepared as the model's card says (:func:`cnnlab.models.preprocess`), or an already prepared
+    ``Tensor[N, C, H, W]``; either way checked with :func:`check_batch`. Prediction, the explanations of photos
+    and the attacks on photos all start here.
+    """
+    from cnnlab.models._predict import preprocess
+
+    if isinstance(images, Tensor) and images.dim() == 4:
+        return check_batch(model, images, name=name)
+    if isinstance(images, Tensor) and images.dim() == 3:
+        images = [images]
+    if not isinstance(images, (Sequence, Tensor)) or not len(images):
+        raise ValueError(f"{name} must be a non-empty list of Tensor[C, H, W] or a Tensor[N, C, H, W]")
+    prepared = []
+    for i, img in enumerate(images):
+        if not isinstance(img, Tensor) or img.dim() != 3:
+            got = tuple(img.shape) if isinstance(img, Tensor) else type(img).__name__
+            raise ValueError(f"{name}[{i}] must be an image Tensor[C, H, W], got {got}")
+        check_images(img[None], f"{name}[{i}]")
+        prepared.append(preprocess(model, img))
+    return check_batch(model, torch.stack(prepared), name=name)
