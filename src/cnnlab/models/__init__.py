@@ -43,7 +43,7 @@ from cnnlab.models._efficientnet import imagenet_categories, same_padding
 from cnnlab.models._import import import_weights, read_state_dict
 from cnnlab.models._inputs import activation_bytes, check_batch, check_input_size, prepare
 from cnnlab.models._predict import Prediction, predict, preprocess
-from cnnlab.models._state import frozen
+from cnnlab.models._state import frozen, restoring
 from cnnlab.models._wrap import Wrapped, wrap
 
 __all__ = [
@@ -82,6 +82,7 @@ __all__ = [
     "read_checkpoint_meta",
     "read_state_dict",
     "register_model",
+    "restoring",
     "same_padding",
     "sequential_stages",
     "save_checkpoint",

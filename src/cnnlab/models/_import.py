@@ -49,19 +49,19 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
             raise ValueError(f"{str(path)!r} is not a readable safetensors file ({_first_line(exc)})") from None
     else:
         import pickle
+        import warnings
 
         try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError, ValueError, TypeError,
-                ImportError, IndexError, KeyError) as exc:
-            import re
-
-            found = re.search(r"GLOBAL ([\w.]+)", str(exc))
-            why = f"it refers to code ({found.group(1)})" if found else \
-                f"torch.load(weights_only=True) cannot read it: {_first_line(exc)}"
-            raise ValueError(
-                f"{str(path)!r} is not a plain state dict: {why}. cnnlab never unpickles code; save the "
-                "weights with torch.save(model.state_dict(), path) or as .safetensors") from None
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "Detected pickle protocol 4 ..."
+                obj = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            raise ValueError(f"{str(path)!r} is not a plain state dict: {_refusal(exc)}. cnnlab never unpickles "
+                             "code; save the weights with torch.save(model.state_dict(), path) or as "
+                             ".safetensors") from None
+        except (RuntimeError, EOFError, AttributeError, ValueError, TypeError, ImportError, IndexError,
+                KeyError, OSError) as exc:
+            raise ValueError(f"{str(path)!r} is not a readable weights file ({_first_line(exc)})") from None
     if isinstance(obj, dict) and not _all_tensors(obj):
         inner = [obj[k] for k in _CONTAINER_KEYS if isinstance(obj.get(k), dict) and _all_tensors(obj[k])]
         if inner:
@@ -73,6 +73,20 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
     if all(k.startswith("module.") for k in keys):
         obj = {k[len("module."):]: v for k, v in obj.items()}
     return dict(obj)
+
+
+def _refusal(exc: BaseException) -> str:
+    """Why the weights-only unpickler refused a file, in a few words (its own message suggests loading with
+    ``weights_only=False``, which is exactly what must not happen)."""
+    import re
+
+    text = str(exc)
+    found = re.search(r"GLOBAL ([\w.]+)", text)
+    if found:
+        return f"it refers to code ({found.group(1)})"
+    detail = re.search(r"WeightsUnpickler error:\s*(.+)", text)
+    why = detail.group(1).strip() if detail else "objects other than tensors"
+    return f"it holds something other than tensors (the weights-only unpickler: {why}), possibly code"
 
 
 def _all_tensors(d: dict) -> bool:
@@ -203,6 +217,9 @@ def import_weights(arch: str, weights: str | os.PathLike, *, classes: int | Sequ
     else:
         prep = _torchvision.preprocessing(name)
         size = tuple(input_size) if input_size is not None else prep["input_size"]
+        if len(size) != 3 or size[0] != 3:
+            raise ValueError(f"input size {'x'.join(map(str, size))}: torchvision {name} takes 3-channel images "
+                             "(C x H x W with C = 3)")
         with torch.device("meta"):
             try:
                 probe_net = _torchvision.build(name, num_classes=1)
