@@ -68,6 +68,9 @@ def test_reference_train_command(capsys):
     (["saturation", "--depth", "0"], "argument --depth: must be a positive integer, got '0'"),
     (["saturation", "--weight-scale", "-1"], "argument --weight-scale: must be a number > 0, got '-1'"),
     (["reference-train", "--epochs", "0"], "argument --epochs: must be a positive integer, got '0'"),
+    (["saturation", "--weight-scale", "nan"], "argument --weight-scale: must be a number (not NaN or infinity)"),
+    (["reference-train", "--lr", "nan"], "argument --lr: must be a number (not NaN or infinity), got 'nan'"),
+    (["reference-train", "--momentum", "1"], "--momentum must be in [0, 1), got 1"),
 ])
 def test_bad_input_one_line_exit_2(argv, message, capsys):
     assert main(argv) == 2
@@ -87,3 +90,16 @@ def test_demo_report_section(tmp_path, lite0):
     rel = float(re.search(r"largest activation ([0-9.e+-]+)", section.body).group(1))
     assert rel < 1e-5
     assert section.body.count("<tr>") == 6 and "data:image/png;base64," in section.body
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: ref.SaturationConfig(weight_scale=float("nan")), "weight_scale must be a number (not NaN"),
+    (lambda: ref.SaturationConfig(depth=0), "depth must be a positive integer"),
+    (lambda: ref.DigitsConfig(lr=float("nan")), "lr must be a number (not NaN"),
+    (lambda: ref.DigitsConfig(momentum=float("inf")), "momentum must be a number (not NaN"),
+    (lambda: ref.SGD(lr=float("nan")), "lr must be a number (not NaN"),
+])
+def test_the_reference_engine_refuses_nan_settings(make, message):
+    """NaN compares false with every bound: ``lr <= 0`` let it through and training ran to NaN with exit 0."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        make()

@@ -71,7 +71,7 @@ def test_invariance_writes_probes(ckpt, tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["attack", "CKPT", "--data", "digits", "--eps", "3"], "--eps must be in [0, 1] for the L-inf ball"),
-    (["attack", "CKPT", "--data", "digits", "--method", "cw"], "--method must be one of fgsm, onepixel, pgd, got 'cw'"),
+    (["attack", "CKPT", "--data", "digits", "--method", "cw"], "--method must be one of fgsm, pgd, onepixel, got 'cw'"),
     (["attack", "CKPT", "--data", "digits", "--method", "fgsm", "--steps", "3"], "--steps does not apply"),
     (["attack", "CKPT", "--data", "nosuch"], "unknown dataset"),
     (["attack", "CKPT", "CKPT", "--data", "digits"], "give one MODEL"),

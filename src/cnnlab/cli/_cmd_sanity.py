@@ -26,16 +26,18 @@ def run(args: argparse.Namespace) -> int:
     from cnnlab._format import table
 
     for m in args.methods:
-        if m not in explain.names():
-            raise ValueError(f"--methods: unknown method {m!r} (known: {', '.join(explain.names())})")
+        try:
+            explain.METHODS.lookup(m)
+        except ValueError as exc:
+            raise ValueError(f"--methods: {exc}") from None
     device = resolve_device(args.device, "--device")
     img = data.image_from_spec(args.image)
     model = models.load(args.model, map_location=device)
     x = models.prepare(model, [img]).to(device)
     opts = {"occlusion": {"window": max(1, x.shape[-1] // 7), "batch_size": 64}}
     res = explain.cascading_randomization(model, x, methods=args.methods, max_steps=args.steps, options=opts)
-    print("Spearman rank correlation of each map with the original (1 = unchanged)")
-    print(table(["randomised down to", *res.methods], [[r[0], *(f"{v:.3f}" for v in r[1:])] for r in res.rows()]))
+    print(table(["randomised down to", *res.methods], res.rows()))
+    print("Spearman rank correlation of each method's map with the original one (1 = unchanged)")
     if args.out:
         from cnnlab._plot import save_figure
 

@@ -60,16 +60,17 @@ def _is_path(spec: str) -> bool:
 def _checkpoint_dir(path: str | os.PathLike) -> Path:
     """The checkpoint directory of ``path`` (the directory, or ``model.json`` / ``model.safetensors`` in it);
     a clear error for a missing path or a file that is not part of a checkpoint (pickles are never loaded)."""
+    given = os.fspath(path)  # messages name what the user typed ("./run", not "run")
     path = Path(path).expanduser()
     if not path.exists():
-        raise FileNotFoundError(f"no such checkpoint directory: {str(path)!r}")
+        raise FileNotFoundError(f"no such checkpoint directory: {given!r}")
     if path.is_file():
         if path.name in (CARD_FILE, WEIGHTS_FILE):
             return path.parent
         raise ValueError(
-            f"{str(path)!r} is a file, not a cnnlab checkpoint directory ({CARD_FILE} + {WEIGHTS_FILE}); "
+            f"{given!r} is a file, not a cnnlab checkpoint directory ({CARD_FILE} + {WEIGHTS_FILE}); "
             "pickled models are never loaded. For a state dict of a known architecture: "
-            f"cnnlab import ARCH {str(path)} --out RUN")
+            f"cnnlab import ARCH {given} --out RUN")
     return path
 
 
