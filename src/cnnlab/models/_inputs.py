@@ -144,7 +144,13 @@ def check_batch(model: nn.Module, images: Tensor, *, name: str = "images") -> Te
             n = images.shape[1]
             raise ValueError(f"{name} have {n} channel{'s' if n != 1 else ''} (shape {tuple(images.shape)}), model "
                              f"{card.name!r} takes {c}-channel images ({'x'.join(map(str, card.input_size))})")
-    check_images(images, name)
+    try:
+        check_images(images, name)
+    except ValueError as exc:
+        if "must be pixels in [0, 1]" in str(exc) and float(images.detach().amin()) < 0:
+            raise ValueError(f"{exc}; normalised inputs? cnnlab models take [0, 1] pixels: make the normalisation "
+                             "a layer of the model (cnnlab.models.wrap(module, mean=..., std=...))") from None
+        raise
     if isinstance(card, ModelCard) and tuple(images.shape[-2:]) != tuple(card.input_size[1:]):
         check_input_size(model, tuple(images.shape[1:]), what=name)
     return images
