@@ -105,6 +105,19 @@ def test_an_imported_torchvision_resnet_equals_torchvision_behind_imagenet_norma
     assert back.cnnlab.features == card.features and back.cnnlab.classifier == "net.fc"
 
 
+def test_rebuild_a_torchvision_card_with_another_head_and_an_input_adapter(r18):
+    """What transfer needs from a card of any source: the same architecture, freshly initialised."""
+    import dataclasses
+
+    _, path = r18
+    card = models.import_weights("torchvision:resnet18", path).cnnlab
+    new = dataclasses.replace(card, kwargs={**card.kwargs, "num_classes": 4,
+                                            "input_adapter": {"in_channels": 1, "size": [32, 32]}})
+    m = models.rebuild(new)
+    assert m(torch.rand(2, 1, 20, 20)).shape == (2, 4) and m.cnnlab.classifier == "net.fc"
+    assert card.kwargs == {"num_classes": 10, "in_channels": 3}
+
+
 def test_torchvision_resnet18_weights_fit_the_cnnlab_resnet18_too(r18):
     net, path = r18  # cnnlab's ResNet follows torchvision's module names
     m = models.import_weights("resnet18", path, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))

@@ -124,6 +124,7 @@ CALLS = {
 EXEMPT = {
     "models.load": "its module= becomes the returned model, which comes back in eval mode",
     "models.load_checkpoint": "its module= becomes the returned model, which comes back in eval mode",
+    "models.rebuild": "its module= becomes the returned (new) model",
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cnnlab.cli._types import positive, positive_int, unit
+from cnnlab.cli._types import nonneg_int, positive, positive_int, unit
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=positive, default=1e-3)
     p.add_argument("--limit", type=positive_int, default=None, help="training images used")
     p.add_argument("--probe", type=positive_int, default=512, help="test images attacked after each epoch")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--out", default=None, help="checkpoint directory")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=run)

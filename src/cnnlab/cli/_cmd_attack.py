@@ -28,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--targeted", type=nonneg_int, default=None, metavar="C", help="target class index")
     p.add_argument("--limit", type=positive_int, default=1000, help="dataset images attacked")
     p.add_argument("--batch-size", type=positive_int, default=256)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--model", default="efficientnet_lite0", help="image mode: registry name or checkpoint")
     p.add_argument("--out", help="image mode: output directory")
     p.add_argument("--device", default="cpu")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cnnlab.cli._types import positive_int
+from cnnlab.cli._types import nonneg_int, positive_int
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dilation", type=positive_int, default=1)
     p.add_argument("--size", type=positive_int, default=5, help="input side")
     p.add_argument("--kernel", type=positive_int, default=3, help="kernel side")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=nonneg_int, default=0)
     p.set_defaults(func=run)
 
 

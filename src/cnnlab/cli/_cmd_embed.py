@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cnnlab.cli._types import integer
+from cnnlab.cli._types import integer, nonneg_int
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", choices=("tsne", "pca"), default="tsne")
     p.add_argument("--limit", type=integer(3), default=2000, help="embed the first N samples (at least 3)")
     p.add_argument("--out", required=True, help="output PNG")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=run)
 

@@ -26,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=positive_int, default=256)
     p.add_argument("--defences", action="store_true", help="also evaluate the input defences (same images)")
     p.add_argument("--defence-eps", type=unit, default=0.1)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--out", default="robustness")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=run)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cnnlab.cli._types import positive, positive_int
+from cnnlab.cli._types import nonneg_int, positive, positive_int
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -14,7 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--depth", type=positive_int, default=12)
     p.add_argument("--channels", type=positive_int, default=8)
     p.add_argument("--weight-scale", type=positive, default=1.0, help="multiplies the He-normal weights")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--plot", metavar="PNG", help="also save the plot here")
     p.set_defaults(func=run)
 

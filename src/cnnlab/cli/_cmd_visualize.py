@@ -20,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--jitter", type=nonneg_int, default=2)
     p.add_argument("--blur-every", type=nonneg_int, default=4)
     p.add_argument("--init", choices=("zero", "noise"), default="zero")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=run)
 

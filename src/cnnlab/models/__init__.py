@@ -37,6 +37,7 @@ from cnnlab.models._checkpoint import (
     load,
     load_checkpoint,
     read_checkpoint_meta,
+    rebuild,
     save_checkpoint,
 )
 from cnnlab.models._efficientnet import imagenet_categories, same_padding
@@ -81,6 +82,7 @@ __all__ = [
     "preprocess",
     "read_checkpoint_meta",
     "read_state_dict",
+    "rebuild",
     "register_model",
     "restoring",
     "same_padding",

@@ -88,41 +88,54 @@ def read_checkpoint_meta(path: str | os.PathLike) -> dict[str, Any]:
     return doc
 
 
-def _build(card: ModelCard, path: Path, module: nn.Module | None) -> nn.Module:
-    """A freshly initialised model of the architecture the card describes."""
-    from cnnlab.models import _torchvision, _wrap
+def rebuild(card: ModelCard, *, module: nn.Module | None = None, what: str = "the card") -> nn.Module:
+    """A freshly initialised model of the architecture a card describes, carrying (a copy of) the card.
 
+    ``source="cnnlab"``: :func:`create` from the registry (the recorded classifier, pool and feature maps are the
+    build's); ``"torchvision"``: ``torchvision.models.get_model(name, weights=None)`` wrapped with the card's
+    normalisation; ``"module"``: ``module``, a fresh instance of the wrapped class the caller passes (a card
+    never names code to import). An input adapter the card records (``kwargs["input_adapter"]``, see
+    :mod:`cnnlab.transfer`) is put in front either way; change ``card.kwargs`` (e.g. ``num_classes``) first for
+    another head. ``what`` names the card's origin in messages (a checkpoint path).
+    """
+    from cnnlab.models import _torchvision, _wrap
+    from cnnlab.models._adapter import InputAdapter
+
+    kwargs = dict(card.kwargs)
     if card.source == "cnnlab":
         if module is not None:
-            raise ValueError(f"checkpoint {str(path)!r} holds the registry model {card.name!r}; module= is only "
-                             "for checkpoints of your own wrapped module")
+            raise ValueError(f"{what} holds the registry model {card.name!r}; module= is only for your own "
+                             "wrapped module")
         if card.name not in MODELS:
-            raise ValueError(f"checkpoint {str(path)!r} holds unknown model {card.name!r}")
-        model = create(card.name, **dict(card.kwargs))
+            raise ValueError(f"{what} holds unknown model {card.name!r}")
+        model = create(card.name, **kwargs)
         built = model.cnnlab  # the architecture's recorded parts (classifier, pool, features) are the build's
         model.cnnlab = dataclasses.replace(card, classifier=built.classifier, pool=built.pool,
                                            features=built.features)
         return model
+    adapter = kwargs.pop("input_adapter", None)
     if card.source == "torchvision":
-        kwargs = dict(card.kwargs)
         try:
             net = _torchvision.build(card.name, **kwargs)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"checkpoint {str(path)!r}: cannot rebuild torchvision {card.name!r} ({exc})") from None
-        return _wrap.assemble(net, card)
-    if card.source == "module":
+            raise ValueError(f"{what}: cannot rebuild torchvision {card.name!r} ({exc})") from None
+    elif card.source == "module":
         if module is None:
             raise ValueError(
-                f"checkpoint {str(path)!r} holds your own module {card.module_class} (wrapped with "
-                "cnnlab.models.wrap); a checkpoint never names code to run, so rebuild it in Python: "
-                f"cnnlab.models.load_checkpoint({str(path)!r}, module={card.module_class.rsplit('.', 1)[-1]}(...))")
+                f"{what} holds your own module {card.module_class} (wrapped with cnnlab.models.wrap); a checkpoint "
+                "never names code to run, so rebuild it in Python: cnnlab.models.load_checkpoint(PATH, "
+                f"module={card.module_class.rsplit('.', 1)[-1]}(...))")
         if not isinstance(module, nn.Module) or isinstance(getattr(module, "cnnlab", None), ModelCard):
             raise TypeError("module must be a fresh instance of the wrapped nn.Module class (without a card)")
         if _wrap.module_class(module) != card.module_class:
-            raise ValueError(f"checkpoint {str(path)!r} holds a {card.module_class}, got module= "
-                             f"{_wrap.module_class(module)}")
-        return _wrap.assemble(module, card)
-    raise ValueError(f"checkpoint {str(path)!r} has an unknown source {card.source!r}")
+            raise ValueError(f"{what} holds a {card.module_class}, got module= {_wrap.module_class(module)}")
+        net = module
+    else:
+        raise ValueError(f"{what} has an unknown source {card.source!r}")
+    model = _wrap.assemble(net, dataclasses.replace(card))
+    if adapter:
+        model.normalize = InputAdapter(model.normalize, **adapter)
+    return model
 
 
 def _check_state(path: Path, card: ModelCard, model: nn.Module, state: dict[str, Any]) -> None:
@@ -189,7 +202,7 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
     card = ModelCard.from_json(doc["card"])
     if expect_model is not None and card.name != expect_model:
         raise ValueError(f"checkpoint {str(path)!r} holds model {card.name!r}, not {expect_model!r}")
-    model = _build(card, path, module)
+    model = rebuild(card, module=module, what=f"checkpoint {str(path)!r}")
     try:
         state = load_file(str(path / WEIGHTS_FILE), device="cpu")
     except (SafetensorError, OSError) as exc:

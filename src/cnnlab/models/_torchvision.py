@@ -32,14 +32,18 @@ def names() -> list[str]:
     return list(torchvision.models.list_models(module=torchvision.models))
 
 
-def build(name: str, *, num_classes: int, **kwargs: Any) -> nn.Module:
-    """``torchvision.models.get_model(name, weights=None, num_classes=...)``: random init, never a download."""
+def build(name: str, *, num_classes: int, in_channels: int = 3, **kwargs: Any) -> nn.Module:
+    """``torchvision.models.get_model(name, weights=None, num_classes=...)``: random init, never a download.
+    torchvision's classifiers take 3-channel images (``in_channels`` is accepted so that cards of wrapped
+    torchvision models hold ``num_classes`` and ``in_channels`` like every registry card)."""
     import warnings
 
     import torchvision
 
     if name not in names():
         raise ValueError(f"unknown torchvision classification architecture {name!r}")
+    if in_channels != 3:
+        raise ValueError(f"torchvision {name} takes 3-channel images, got in_channels={in_channels}")
     if name in ("googlenet", "inception_v3"):
         kwargs.setdefault("aux_logits", False)  # no auxiliary heads: the model returns one tensor of logits
         kwargs.setdefault("init_weights", True)

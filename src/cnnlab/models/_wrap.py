@@ -80,7 +80,8 @@ def make_card(net: nn.Module, *, num_classes: int, classes: list[str] | None, in
         return None if n is None else f"net.{n}"
 
     return ModelCard(
-        name=name, kwargs={"num_classes": num_classes, **(kwargs or {})}, input_size=tuple(input_size),
+        name=name, kwargs={"num_classes": num_classes, "in_channels": int(input_size[0]), **(kwargs or {})},
+        input_size=tuple(input_size),
         classes=classes, resize_size=resize_size, interpolation=interpolation, classifier=full(classifier),
         pool=full(pool), features=[FeatureInfo(f"net.{f.module}", f.channels, f.stride) for f in features],
         source=source, module_class=module_class(net) if source == "module" else None, mean=mean, std=std)
