@@ -112,3 +112,8 @@ def test_slow_explanations_show_progress(net, monkeypatch, capsys):
     explain.penultimate_features(net, torch.rand(4, 1, 28, 28))
     err = capsys.readouterr().err
     assert "activation maximisation" in err and "cascading randomisation" in err and "feature extraction" in err
+
+
+def test_the_sanity_plot_shows_negative_correlations():
+    res = explain.SanityResult(["saliency"], ["none", "fc"], torch.tensor([[1.0], [-0.8]]))
+    assert res.plot().axes[0].get_ylim()[0] < -0.8

@@ -77,7 +77,8 @@ class SanityResult:
         ax.set_xticks(range(len(self.steps)), self.steps, rotation=45, ha="right", fontsize=8)
         ax.set_ylabel("Spearman rank correlation")
         ax.set_xlabel("randomised down to (cascading from the top)")
-        ax.set_ylim(-0.2, 1.05)
+        lo = float(self.correlations.min()) if self.correlations.numel() else 0.0
+        ax.set_ylim(min(-0.2, lo - 0.05), 1.05)  # Spearman reaches -1: a fixed floor would drop points
         ax.axhline(0, color="#999", lw=0.5)
         ax.legend(fontsize=8)
         return fig
