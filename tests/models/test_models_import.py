@@ -89,6 +89,17 @@ def r18(tmp_path_factory):
     return net, path
 
 
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """A torchvision MobileNet-v3-small with 10 classes (1.5M parameters: the cheap torchvision architecture for
+    the command-line and bad-input tests), random init, saved as a plain state dict."""
+    torch.manual_seed(0)
+    net = torchvision.models.mobilenet_v3_small(num_classes=10).eval()
+    path = tmp_path_factory.mktemp("w") / "mobilenet.pth"
+    torch.save(net.state_dict(), path)
+    return net, path
+
+
 def test_an_imported_torchvision_resnet_equals_torchvision_behind_imagenet_normalisation(r18, tmp_path):
     net, path = r18
     m = models.import_weights("torchvision:resnet18", path)
@@ -105,16 +116,16 @@ def test_an_imported_torchvision_resnet_equals_torchvision_behind_imagenet_norma
     assert back.cnnlab.features == card.features and back.cnnlab.classifier == "net.fc"
 
 
-def test_rebuild_a_torchvision_card_with_another_head_and_an_input_adapter(r18):
+def test_rebuild_a_torchvision_card_with_another_head_and_an_input_adapter(small):
     """What transfer needs from a card of any source: the same architecture, freshly initialised."""
     import dataclasses
 
-    _, path = r18
-    card = models.import_weights("torchvision:resnet18", path).cnnlab
+    _, path = small
+    card = models.import_weights("mobilenet_v3_small", path).cnnlab
     new = dataclasses.replace(card, kwargs={**card.kwargs, "num_classes": 4,
                                             "input_adapter": {"in_channels": 1, "size": [32, 32]}})
-    m = models.rebuild(new)
-    assert m(torch.rand(2, 1, 20, 20)).shape == (2, 4) and m.cnnlab.classifier == "net.fc"
+    m = models.rebuild(new).eval()
+    assert m(torch.rand(2, 1, 20, 20)).shape == (2, 4) and m.cnnlab.classifier == "net.classifier.3"
     assert card.kwargs == {"num_classes": 10, "in_channels": 3}
 
 
@@ -138,30 +149,33 @@ def test_a_cnnlab_lenet_state_dict_with_named_classes_from_safetensors(tmp_path)
     assert [p.label for p in models.predict(m, x, topk=1)[0]][0] in "abcd"
 
 
-def test_the_import_command_and_the_run_everywhere(r18, tmp_path, capsys):
-    _, path = r18
+def test_the_import_command_and_the_run_everywhere(small, tmp_path, capsys):
+    _, path = small
     run = tmp_path / "run"
     (tmp_path / "classes.txt").write_text("\n".join(f"class{i}" for i in range(10)) + "\n")
-    assert main(["import", "torchvision:resnet18", str(path), "--out", str(run), "--classes",
+    assert main(["import", "mobilenet_v3_small", str(path), "--out", str(run), "--classes",
                  str(tmp_path / "classes.txt"), "--input", "3x64x64"]) == 0
     out = capsys.readouterr().out
-    assert "imported torchvision resnet18" in out and "10 classes, input 3x64x64" in out
-    assert "feature layers: net.relu, net.layer1" in out
+    assert "imported torchvision mobilenet_v3_small" in out and "10 classes, input 3x64x64" in out
+    assert "feature layers: net.features.0, net.features.1" in out
     assert main(["predict", "sample:coffee", "--model", str(run), "--topk", "2"]) == 0
     assert "class" in capsys.readouterr().out
     assert main(["explain", "sample:coffee", "--model", str(run), "--out", str(tmp_path / "e")]) == 0
     assert (tmp_path / "e" / "coffee_gradcam.png").is_file()
     assert main(["attack", "sample:coffee", "--model", str(run), "--method", "fgsm", "--out", str(tmp_path / "a")]) == 0
     assert main(["summary", str(run), "--depth", "1"]) == 0
-    assert "resnet18, input 1x3x64x64" in capsys.readouterr().out
-    assert main(["import", "resnet18", str(path), "--out", str(run)]) == 2  # nothing is overwritten
+    assert "mobilenet_v3_small, input 1x3x64x64" in capsys.readouterr().out
+    assert main(["import", "mobilenet_v3_small", str(path), "--out", str(run)]) == 2  # nothing is overwritten
     assert "already exists" in capsys.readouterr().err
 
 
-def test_bad_weight_files_are_one_line(r18, tmp_path, capsys):
+def test_bad_weight_files_are_one_line(small, tmp_path, capsys):
     import pickle
 
-    _, path = r18
+    _, path = small
+    torch.manual_seed(0)
+    lenet = tmp_path / "lenet.pth"
+    torch.save(models.create("lenet5").state_dict(), lenet)
 
     class Evil:
         def __reduce__(self):
@@ -173,23 +187,25 @@ def test_bad_weight_files_are_one_line(r18, tmp_path, capsys):
     bad_keys = tmp_path / "keys.pth"
     torch.save({"head.weight": torch.zeros(3, 3)}, bad_keys)
     nan = tmp_path / "nan.pth"
-    state = torch.load(path, weights_only=True)
-    state["layer1.0.conv1.weight"][0] = float("nan")
+    state = torch.load(lenet, weights_only=True)
+    state["features.3.weight"][0] = float("nan")
     torch.save(state, nan)
     cases = [
         (["import", "lenet5", str(evil)], "is not a plain state dict: it holds something other than tensors"),
         (["import", "lenet5", str(evil_zip)], "is not a plain state dict: it refers to code"),
         (["import", "lenet5", str(bad_keys)], "does not fit lenet5: 10 missing and 1 unexpected tensors (missing e.g. "
                                               "features.0.weight"),
-        (["import", "torchvision:resnet18", str(path), "--classes", "5"],
-         "has 10 classes (fc.weight is 10x512), but 5 classes were asked for (--classes)"),
-        (["import", "torchvision:resnet18", str(nan)], "NaN or infinite values in tensor 'layer1.0.conv1.weight'"),
+        (["import", "lenet5", str(lenet), "--classes", "5"],
+         "has 10 classes (classifier.3.weight is 10x84), but 5 classes were asked for (--classes)"),
+        (["import", "mobilenet_v3_small", str(path), "--classes", "5"],
+         "has 10 classes (classifier.3.weight is 10x1024), but 5 classes were asked for (--classes)"),
+        (["import", "lenet5", str(nan)], "NaN or infinite values in tensor 'features.3.weight'"),
         (["import", "resnet_181", str(path)], "unknown architecture 'resnet_181'"),
         (["import", "lenet5", str(tmp_path / "none.pth")], "no such weights file"),
-        (["import", "torchvision:resnet18", str(path), "--input", "1x64x64"],
-         "--input 1x64x64: torchvision resnet18 takes 3-channel images"),
-        (["import", "torchvision:mobilenet_v3_small", str(path)], "does not fit torchvision mobilenet_v3_small"),
-        (["import", "torchvision:resnet18", str(path), "--mean", "0.5"], "give --mean and --std together"),
+        (["import", "mobilenet_v3_small", str(path), "--input", "1x64x64"],
+         "--input 1x64x64: torchvision mobilenet_v3_small takes 3-channel images"),
+        (["import", "mnasnet0_5", str(path)], "does not fit torchvision mnasnet0_5"),
+        (["import", "lenet5", str(lenet), "--mean", "0.5"], "give --mean and --std together"),
     ]
     for argv, message in cases:
         assert main([*argv, "--out", str(tmp_path / "out")]) == 2, argv

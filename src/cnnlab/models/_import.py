@@ -220,14 +220,7 @@ def import_weights(arch: str, weights: str | os.PathLike, *, classes: int | Sequ
         if len(size) != 3 or size[0] != 3:
             raise ValueError(f"input size {'x'.join(map(str, size))}: torchvision {name} takes 3-channel images "
                              "(C x H x W with C = 3)")
-        with torch.device("meta"):
-            try:
-                probe_net = _torchvision.build(name, num_classes=1)
-            except (RuntimeError, NotImplementedError):  # a builder that computes on tensors (RegNet)
-                probe_net = None
-        if probe_net is None:
-            probe_net = _torchvision.build(name, num_classes=1)
-        head = _torchvision.structure(name, probe_net)["classifier"]
+        head = _torchvision.classifier(name)
         if k is None:
             k = _rows(state, head) or 1000  # no head: the key check below says why
         net = _torchvision.build(name, num_classes=k)

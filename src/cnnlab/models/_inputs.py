@@ -7,11 +7,13 @@ more memory than the machine has is one clear ``ValueError`` naming the size, no
 the network.
 
 The forward pass runs on the meta device (shapes only, no memory, no compute): for a registered model a copy is
-built there from its card; any other module is moved nowhere and probed with one real image of the size.
+built there from its card; any other module (wrapped, torchvision, plain) is probed with one real image when the
+size is small, and with meta stand-ins for its parameters and buffers when it is large.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 
@@ -23,6 +25,9 @@ from cnnlab.models._api import MODELS, ModelCard
 
 # refuse sizes whose forward activations for one image exceed this share of physical memory
 MEMORY_SHARE = 0.25
+# a module that is not rebuilt from the registry is probed with one real image up to this many values (faster
+# than the meta device's decompositions, and small enough for any machine), on the meta device above it
+REAL_PROBE_PIXELS = 3 * 256 * 256
 
 
 def _physical_memory() -> int:
@@ -34,33 +39,39 @@ def _physical_memory() -> int:
 
 def _meta_copy(model: nn.Module) -> nn.Module | None:
     card = getattr(model, "cnnlab", None)
-    if not isinstance(card, ModelCard):
+    if not isinstance(card, ModelCard) or card.source != "cnnlab" or card.name not in MODELS:
         return None
     kwargs = dict(card.kwargs)
     adapter = kwargs.pop("input_adapter", None)
     try:
         with torch.device("meta"):
-            if card.source == "cnnlab" and card.name in MODELS:
-                probe = MODELS.lookup(card.name)(**kwargs)
-            elif card.source == "torchvision":
-                from cnnlab.models import _torchvision, _wrap
-
-                probe = _wrap.assemble(_torchvision.build(card.name, **kwargs), card)
-            else:
-                return None
+            probe = MODELS.lookup(card.name)(**kwargs)
             if adapter:
                 from cnnlab.models._adapter import InputAdapter
 
                 probe.normalize = InputAdapter(probe.normalize, **adapter)
     except (TypeError, ValueError, RuntimeError, NotImplementedError):
-        return None  # a card edited by hand, an architecture that cannot be built on meta: probe the real model
+        return None  # a card edited by hand: probe the model itself
     return probe.eval()
+
+
+def _meta_unsupported(exc: BaseException) -> bool:
+    # an op without a meta kernel or one that reads data (.item()): not a statement about the size
+    return isinstance(exc, NotImplementedError) or "meta" in str(exc).lower()
 
 
 def activation_bytes(model: nn.Module, size: Sequence[int], *, dtype: torch.dtype = torch.float32) -> int:
     """Bytes of the outputs of the model's leaf modules for one image of ``size`` ``(C, H, W)``, measured on the
     meta device (an estimate of the forward pass's activation memory; the check behind
-    :func:`check_input_size`). Raises what the forward pass raises for a size the model cannot take."""
+    :func:`check_input_size`). Raises what the forward pass raises for a size the model cannot take.
+
+    A registry model is rebuilt on the meta device from its card; any other module (wrapped, torchvision, plain)
+    runs as it is, in eval mode and left as found: with one real image up to ``REAL_PROBE_PIXELS`` values, above
+    that with meta stand-ins for its parameters and buffers (``torch.func.functional_call``; a real image again
+    only if its forward cannot run on meta).
+    """
+    from cnnlab.models._state import frozen
+
     probe = _meta_copy(model)
     total = 0
 
@@ -72,19 +83,28 @@ def activation_bytes(model: nn.Module, size: Sequence[int], *, dtype: torch.dtyp
     target = probe if probe is not None else model
     handles = [m.register_forward_hook(count) for m in target.modules() if not list(m.children())]
     try:
-        device = "meta" if probe is not None else next((p.device for p in model.parameters()), "cpu")
         with torch.no_grad():
-            if probe is None:
-                from cnnlab.models._state import frozen
-
-                with frozen(model):
-                    model(torch.zeros(1, *size, dtype=dtype, device=device))
-            else:
-                probe(torch.zeros(1, *size, dtype=dtype, device=device))
+            if probe is not None:
+                probe(torch.zeros(1, *size, dtype=dtype, device="meta"))
+                return total
+            with frozen(model):
+                if math.prod(size) > REAL_PROBE_PIXELS:  # large: shapes only, no memory
+                    stand_ins = {n: torch.empty_like(t, device="meta")
+                                 for n, t in [*model.named_parameters(), *model.named_buffers()]}
+                    meta_x = torch.zeros(1, *size, dtype=dtype, device="meta")
+                    try:
+                        torch.func.functional_call(model, stand_ins, (meta_x,), strict=False)
+                        return total
+                    except (RuntimeError, NotImplementedError) as exc:
+                        if not _meta_unsupported(exc):
+                            raise
+                    total = 0
+                device = next((p.device for p in model.parameters()), torch.device("cpu"))
+                model(torch.zeros(1, *size, dtype=dtype, device=device))
+                return total
     finally:
         for h in handles:
             h.remove()
-    return total
 
 
 def check_input_size(model: nn.Module, size: Sequence[int], *, what: str = "input size",

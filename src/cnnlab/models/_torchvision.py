@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import nn
 
 from cnnlab.models._api import FeatureInfo, sequential_stages
@@ -131,6 +132,25 @@ FAMILIES: dict[str, Callable[[nn.Module], dict[str, Any]]] = {
     "convnext": _sequential("features", "classifier.2", None),  # LayerNorm2d-Flatten-Linear head
     "mnasnet": _sequential("layers", "classifier.1", None),
 }
+
+
+# the classifier of each family and of the other torchvision classifiers, known without building the network
+CLASSIFIERS: dict[str, str | None] = {
+    "resnet": "fc", "resnext": "fc", "wide_resnet": "fc", "regnet": "fc", "shufflenet_v2": "fc",
+    "densenet": "classifier",
+    "vgg": "classifier.6", "alexnet": "classifier.6", "mobilenet_v2": "classifier.1", "mobilenet_v3": "classifier.3",
+    "efficientnet": "classifier.1", "convnext": "classifier.2", "mnasnet": "classifier.1", "vit": "heads.head",
+    "swin": "head", "maxvit": "classifier.5", "googlenet": "fc", "inception": "fc", "squeezenet": None,
+}
+
+
+def classifier(name: str) -> str | None:
+    """The dotted name of the classifier of torchvision's ``name`` (``None``: a convolutional head)."""
+    for prefix in sorted(CLASSIFIERS, key=len, reverse=True):
+        if name.startswith(prefix):
+            return CLASSIFIERS[prefix]
+    with torch.device("meta"):
+        return structure(name, build(name, num_classes=1))["classifier"]
 
 
 def family(name: str) -> str | None:
