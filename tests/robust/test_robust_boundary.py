@@ -130,3 +130,11 @@ def test_slow_attacks_show_progress(net, monkeypatch, capsys):
     monkeypatch.setattr(_progress, "enabled", lambda flag=None: True)
     robust.onepixel(net, torch.rand(2, 1, 28, 28), torch.tensor([0, 1]), popsize=4, steps=2)
     assert "one-pixel generations" in capsys.readouterr().err
+
+
+def test_the_probes_share_the_batch_check(net):
+    x = torch.rand(4, 1, 28, 28) * 255
+    with pytest.raises(ValueError, match=r"0\.\.255 pixels"):
+        robust.translation_equivariance(net, x)
+    with pytest.raises(ValueError, match=r"0\.\.255 pixels"):
+        robust.invariance_curves(net, (x, torch.arange(4)))
