@@ -117,3 +117,11 @@ def test_slow_explanations_show_progress(net, monkeypatch, capsys):
 def test_the_sanity_plot_shows_negative_correlations():
     res = explain.SanityResult(["saliency"], ["none", "fc"], torch.tensor([[1.0], [-0.8]]))
     assert res.plot().axes[0].get_ylim()[0] < -0.8
+
+
+def test_linear_probe_feature_extraction_shows_progress(net, monkeypatch, capsys):
+    from cnnlab import _progress, transfer
+
+    monkeypatch.setattr(_progress, "enabled", lambda flag=None: True)
+    feats = transfer.extract_features(net, torch.rand(4, 1, 28, 28), batch_size=2)
+    assert feats.shape == (4, 84) and "feature extraction" in capsys.readouterr().err
