@@ -109,6 +109,16 @@ def test_other_bad_inputs_exit_2(run_dir, tmp_path, capsys):
          "unknown explanation method"),
         (["segment-from-gradients", "sample:coffee", "--model", "lenet5", "--out", str(tmp_path)],
          "model 'lenet5' cannot take an image resized to 224x336"),
+        # numeric flags are checked while parsing, the message names the flag
+        (["train-segmenter", "--arch", "unet", "--data", "scenes", "--out", str(tmp_path / "x"), "--epochs", "0"],
+         "argument --epochs: must be a positive integer, got '0'"),
+        (["train-segmenter", "--arch", "unet", "--data", "scenes", "--out", str(tmp_path / "x"), "--lr", "nan"],
+         "argument --lr: must be a number (not NaN or infinity)"),
+        (["segment", "sample:coffee", "--model", str(run_dir), "--out", str(tmp_path), "--alpha", "1.5"],
+         "argument --alpha: must be in [0, 1], got '1.5'"),
+        (["eval-segmenter", str(run_dir), "--batch-size", "-1"], "argument --batch-size: must be a positive integer"),
+        (["segment-from-gradients", "sample:coffee", "--threshold", "2", "--out", str(tmp_path)],
+         "argument --threshold: must be in [0, 1]"),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv

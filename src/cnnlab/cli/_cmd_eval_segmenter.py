@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from cnnlab.cli._types import positive_int
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval-segmenter", help="evaluate a segmenter: global / class accuracy, IoU, mIoU",
@@ -15,9 +17,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default=None, help="camvid:DIR | segfolder:DIR | scenes (default: the run's)")
     p.add_argument("--split", default="test")
     p.add_argument("--size", default=None, help="evaluate at HxW (default: the size the run was trained at)")
-    p.add_argument("--limit", type=int, default=None, help="the first N images only")
+    p.add_argument("--limit", type=positive_int, default=None, help="the first N images only")
     p.add_argument("--out", default=None, help="where the PNGs go (default RUN)")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)

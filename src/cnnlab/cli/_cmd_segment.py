@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from cnnlab.cli._types import unit
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("segment", help="segment images with a trained segmenter (overlays, label PNGs)",
@@ -14,7 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="run (checkpoint) directory of a segmenter")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--size", default=None, help="the network sees HxW (default: the size it was trained at)")
-    p.add_argument("--alpha", type=float, default=0.5, help="opacity of the class colours in the overlay")
+    p.add_argument("--alpha", type=unit, default=0.5, help="opacity of the class colours in the overlay")
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)

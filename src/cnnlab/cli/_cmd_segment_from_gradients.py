@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from cnnlab.cli._types import positive_int, unit
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("segment-from-gradients", help="segments and boxes from a classifier's gradients (GrabCut)",
@@ -16,10 +18,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="efficientnet_lite0", help="classifier: registry name or checkpoint")
     p.add_argument("--method", default="gradcam", help="explanation method: gradcam | saliency | guided | ...")
     p.add_argument("--refine", default="grabcut", choices=["grabcut", "threshold"])
-    p.add_argument("--threshold", type=float, default=0.3, help="share of the map's maximum (mask, or GrabCut's "
+    p.add_argument("--threshold", type=unit, default=0.3, help="share of the map's maximum (mask, or GrabCut's "
                    "probable foreground)")
     p.add_argument("--target", default=None, help="class index or name (default: the prediction)")
-    p.add_argument("--size", type=int, default=224, help="shorter side the classifier sees")
+    p.add_argument("--size", type=positive_int, default=224, help="shorter side the classifier sees")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true")

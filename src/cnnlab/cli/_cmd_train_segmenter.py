@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from cnnlab.cli._types import nonneg, nonneg_int, positive, positive_int
+
 
 def parse_hw(text: str | None, flag: str) -> tuple[int, int] | None:
     """``"180x240"`` or ``"180"`` -> ``(h, w)``."""
@@ -36,23 +38,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="camvid:DIR | segfolder:DIR | scenes")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--size", default=None, help="train at HxW (e.g. 180x240, half of CamVid's 360x480)")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--epochs", type=positive_int, default=None)
+    p.add_argument("--batch-size", type=positive_int, default=None)
     p.add_argument("--optimizer", default=None, help="sgd | adam | adamw | rmsprop | ...")
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--weight-decay", type=float, default=None)
+    p.add_argument("--lr", type=positive, default=None)
+    p.add_argument("--weight-decay", type=nonneg, default=None)
     p.add_argument("--schedule", default=None, help="none | step | cosine | onecycle")
     p.add_argument("--loss", default=None, help="ce | focal | dice | ce+dice (default ce)")
     p.add_argument("--class-weighting", default=None, help="median_frequency | none (default median_frequency)")
     p.add_argument("--no-hflip", action="store_true", help="no random flips")
-    p.add_argument("--scale", type=float, nargs=2, default=None, metavar=("MIN", "MAX"), help="random zoom range")
+    p.add_argument("--scale", type=positive, nargs=2, default=None, metavar=("MIN", "MAX"), help="random zoom range")
     p.add_argument("--crop", default=None, help="train on random HxW crops")
     p.add_argument("--backbone", default=None, help="backbone of fcn*/deeplabv3/lraspp/unet_lite0 (a cnnlab model)")
     p.add_argument("--backbone-weights", default=None, help="pretrained backbone weights, e.g. imagenet")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
-    p.add_argument("--limit", type=int, default=None, help="train on the first N images only")
+    p.add_argument("--threads", type=nonneg_int, default=0, help="CPU threads (0: torch's default)")
+    p.add_argument("--limit", type=positive_int, default=None, help="train on the first N images only")
     p.add_argument("--resume", action="store_true", help="continue the run in --out with its saved settings")
     p.add_argument("--no-test", action="store_true", help="skip the test-split evaluation")
     p.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
