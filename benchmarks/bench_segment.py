@@ -98,17 +98,19 @@ def run_train(name: str, *, epochs: int, threads: int, limit: int | None = None,
     run = segment.train_segmenter(rec.arch, f"camvid:{CAMVID}", cfg, options=segment.SegmentConfig(**rec.segment),
                                   size=HALF, limit=limit, model_kwargs=rec.model, resume=resume, validate=validate)
     m = run.test.metrics
+    rows = run.history.to_json()["rows"]
+    seconds = sum(r["seconds"] for r in rows) if rows else run.seconds  # a resumed run: every epoch, not this session's
     doc = {"recipe": name, "arch": rec.arch, "note": rec.note, "resolution": list(HALF), "epochs": epochs,
-           "params": run.params, "train_seconds": run.seconds, "wall_seconds": time.perf_counter() - t0,
+           "params": run.params, "train_seconds": seconds, "wall_seconds": time.perf_counter() - t0,
            "threads": threads, "limit": limit, "validated": validate, "channels_last": channels_last,
            "test": run.test.summary(),
            "global": 100 * m.global_accuracy, "class_avg": 100 * m.class_accuracy, "miou": 100 * m.miou,
            "iou": {c: None if v != v else 100 * v for c, v in zip(m.classes, m.iou.tolist())},
-           "history": run.history.to_json()["rows"], "class_weights": run.class_weights, "run_dir": str(out),
+           "history": rows, "class_weights": run.class_weights, "run_dir": str(out),
            "hardware": _hardware()}
     atomic_write_json(RESULTS / f"segment-train-{name}{tag}.json", doc)
     print(f"{name}: global {doc['global']:.1f} / class avg {doc['class_avg']:.1f} / mIoU {doc['miou']:.1f} "
-          f"after {epochs} epochs ({run.seconds / 3600:.2f} h)")
+          f"after {epochs} epochs ({seconds / 3600:.2f} h)")
     return doc
 
 
