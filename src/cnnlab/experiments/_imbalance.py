@@ -92,6 +92,9 @@ def imbalance_experiment(dataset: str = "fashion-mnist", *, ratio: float = 100.0
         model_options = {"activation": "relu", "pool": "max"}
     rows = []
     c, h, w = train.image_shape
+    with torch.device("meta"):  # a model that cannot take the data: one line before any training
+        probe = models.create(model, num_classes=k, in_channels=c, **(model_options or {}))
+    models.check_input_size(probe, (c, h, w), what=f"{dataset} images")
     for name, options in losses:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)

@@ -175,22 +175,27 @@ def confusion_figure(result: EvalResult, *, normalize: bool = True):
     if normalize:
         cm = cm / cm.sum(1, keepdim=True).clamp_min(1)
     k = cm.shape[0]
-    size = max(4.0, 0.45 * k + 2)
-    fig, ax = plt.subplots(figsize=(size, size * 0.9))
-    im = ax.imshow(cm.numpy(), cmap="Blues", vmin=0, vmax=1 if normalize else None)
     labels = result.classes if len(result.classes) == k else [str(i) for i in range(k)]
-    ax.set_xticks(range(k), labels, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(k), labels, fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(f"accuracy {result.accuracy:.2%} on {result.n} images")
+    long = max((len(str(c)) for c in labels), default=1)
+    # about 0.5 inch per cell (readable at 100 dpi, the size the report shows it), plus room for long names
+    side = max(3.5, 0.5 * k + 1.2 + 0.07 * long)
+    fig, ax = plt.subplots(figsize=(side + 1.0, side), dpi=100)
+    im = ax.imshow(cm.numpy(), cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    ax.set_xticks(range(k), labels, rotation=45 if long > 2 else 0, ha="right" if long > 2 else "center",
+                  fontsize=10)
+    ax.set_yticks(range(k), labels, fontsize=10)
+    ax.set_xlabel("predicted", fontsize=11)
+    ax.set_ylabel("true", fontsize=11)
+    from cnnlab._format import percent
+
+    ax.set_title(f"accuracy {percent(result.accuracy)} on {result.n} images", fontsize=11)
     if k <= 20:
         for i in range(k):
             for j in range(k):
                 v = cm[i, j].item()
                 if v > 0:
                     ax.text(j, i, f"{v:.2f}" if normalize else f"{int(v)}", ha="center", va="center",
-                            fontsize=6, color="white" if v > 0.5 * cm.max().item() else "black")
+                            fontsize=8 if k <= 12 else 6, color="white" if v > 0.5 * cm.max().item() else "black")
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
     return fig
