@@ -153,12 +153,14 @@ def test_every_small_family_transfers(name):
     ({"mode": "freeze:x"}, "mode must be"),
     ({"mode": "probe"}, "mode must be"),
     ({"resize": 2}, "resize must be"),
-    ({"lr": 0.0}, "lr must be positive"),
+    ({"lr": 0.0}, "lr must be a number > 0"),
     ({"subset": 0}, "subset must be"),
-    ({"backbone_lr_mult": -0.1}, "backbone_lr_mult must be >= 0"),
+    ({"backbone_lr_mult": -0.1}, "backbone_lr_mult must be a number >= 0"),
     ({"optimizer": "lbfgs"}, "optimizer must be one of"),
-    ({"warmup_steps": -1}, "warmup_steps must be >= 0"),
-    ({"bn_recalibrate": -1}, "bn_recalibrate must be >= 0"),
+    ({"warmup_steps": -1}, "warmup_steps must be a non-negative integer"),
+    ({"bn_recalibrate": -1}, "bn_recalibrate must be a non-negative integer"),
+    ({"kept_head_lr_scale": 0.0}, "kept_head_lr_scale must be a number > 0"),
+    ({"keep_head": "yes"}, "keep_head must be None, True or False"),
 ])
 def test_bad_config_raises(bad, message):
     with pytest.raises(ValueError, match=message):

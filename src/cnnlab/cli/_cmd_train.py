@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cnnlab.cli._config_flags import add_config_flags, add_lazily, config_changes, flag_name, parse_options
+from cnnlab.cli._config_flags import Toggle, add_config_flags, add_lazily, config_changes, flag_name, parse_options
 
 # fields whose flag is not --field-name (the names the command had before the flags were generated)
 RENAMES = {"out_dir": "--out", "num_threads": "--threads"}
@@ -61,7 +61,7 @@ def _worker_argv(args: argparse.Namespace) -> list[str]:
         if dest in ("help", "nproc") or not action.option_strings:
             continue
         value = getattr(args, dest)
-        if isinstance(action, argparse.BooleanOptionalAction):
+        if isinstance(action, Toggle):
             if value is not None:
                 argv.append(action.option_strings[0 if value else 1])
         elif isinstance(action, argparse._StoreTrueAction):

@@ -3,8 +3,8 @@ the field's entry in the class docstring and its default from the field itself, 
 drift apart (timm's ``train.py`` and Hydra's structured configs do the same from one schema).
 
 Every generated flag defaults to ``None`` ("not given"): :func:`config_changes` returns only the fields the user
-set, which override a recipe (or the dataclass defaults). Booleans get ``--x / --no-x``; a ``dict[str, float]``
-is written ``KEY=NUMBER,KEY=NUMBER``; a tuple of numbers ``A,B``.
+set, which override a recipe (or the dataclass defaults). Booleans get ``--x / --no-x`` (:class:`Toggle`); a
+``dict[str, float]`` is written ``KEY=NUMBER,KEY=NUMBER``; a tuple of numbers ``A,B``.
 """
 
 from __future__ import annotations
@@ -47,6 +47,23 @@ def field_docs(cls: type) -> dict[str, str]:
 def _plain(text: str) -> str:
     text = re.sub(r":(?:func|class|data|meth):`~?([^`]+)`", r"\1", text)
     return text.replace("``", "").replace("%", "%%")
+
+
+class Toggle(argparse.Action):
+    """``--x`` / ``--no-x`` for a boolean field (``--no-decay-bias-norm`` / ``--decay-bias-norm`` for a field whose
+    own flag starts with ``--no-``: argparse's ``BooleanOptionalAction`` would read that flag as "off")."""
+
+    def __init__(self, option_strings: list[str], dest: str, default: Any = None, help: str | None = None) -> None:
+        flag = option_strings[0]
+        negation = "--" + flag[5:] if flag.startswith("--no-") else "--no-" + flag[2:]
+        super().__init__([flag, negation], dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, option_string == self.option_strings[0])
+
+    def format_usage(self) -> str:
+        return " | ".join(self.option_strings)
 
 
 def _kind(hint: Any) -> Any:
@@ -93,7 +110,7 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type, *, renames: dic
         help_text = f"{text.rstrip('.')} (default: {_shown(default)}{defaults_note})"
         flag = flag_name(f.name, renames)
         if kind is bool:
-            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            group.add_argument(flag, dest=f.name, action=Toggle, default=None, help=help_text)
         elif kind is dict:
             group.add_argument(flag, dest=f.name, default=None, metavar="KEY=NUMBER,...", help=help_text)
         elif kind in (tuple, list):

@@ -16,7 +16,7 @@ import torch
 from cnnlab import models
 from cnnlab._io import atomic_write_csv, atomic_write_json
 from cnnlab.data import ImageTensors
-from cnnlab.experiments._data import train_test
+from cnnlab.experiments._data import machine, train_test
 from cnnlab.losses import resolve
 from cnnlab.train import TrainConfig, evaluate, fit
 
@@ -117,7 +117,8 @@ def imbalance_experiment(dataset: str = "fashion-mnist", *, ratio: float = 100.0
     settings = {"dataset": dataset, "ratio": ratio, "n_max": n_max, "train_images": len(train),
                 "minority_classes": minority, "model": model, "model_options": model_options, "epochs": epochs,
                 "batch_size": batch_size,
-                "lr": lr, "seed": seed, "device": device, "test_images": len(test), "torch": torch.__version__}
+                "lr": lr, "seed": seed, "device": device, "test_images": len(test), "torch": torch.__version__,
+                "machine": machine()}
     result = ImbalanceResult(rows=rows, counts=counts, settings=settings)
     if out_dir is not None:
         out = Path(out_dir)

@@ -31,7 +31,7 @@ from cnnlab import models
 from cnnlab._io import atomic_write_csv, atomic_write_json
 from cnnlab._plot import pyplot, save_figure
 from cnnlab.data import stratified_subset
-from cnnlab.experiments._data import train_test
+from cnnlab.experiments._data import machine, train_test
 from cnnlab.transfer import TransferConfig, transfer
 
 METHODS = ("scratch", "linear", "finetune", "lpft")
@@ -89,7 +89,8 @@ def data_size_experiment(datasets: Sequence[str] = ("fashion-mnist", "digits"), 
         train_all, test = train_test(spec, eval_size=eval_size, seed=seed, data_dir=data_dir)
         for n in sizes:
             train = stratified_subset(train_all, int(n), seed=seed)
-            epochs = epochs_for(len(train), batch_size=batch_size, min_epochs=min_epochs, min_steps=min_steps,
+            bs = min(batch_size, len(train))  # a subset smaller than a batch trains as one batch (recorded)
+            epochs = epochs_for(len(train), batch_size=bs, min_epochs=min_epochs, min_steps=min_steps,
                                 max_epochs=max_epochs)
             probe = None
             for method in methods:
@@ -98,25 +99,25 @@ def data_size_experiment(datasets: Sequence[str] = ("fashion-mnist", "digits"), 
                     with torch.random.fork_rng(devices=[]):
                         torch.manual_seed(seed)
                         src = models.create(source, num_classes=len(train.classes))
-                    cfg = TransferConfig(mode="finetune", resize=resize, epochs=epochs, batch_size=batch_size,
+                    cfg = TransferConfig(mode="finetune", resize=resize, epochs=epochs, batch_size=bs,
                                          lr=lr, backbone_lr_mult=1.0, seed=seed, device=device)
                 elif method == "lpft":  # the probe's classifier, kept (the probe's time counts)
                     if probe is None:
                         probe = transfer(source, train, config=TransferConfig(mode="linear", resize=resize,
                                                                               seed=seed, device=device)).model
                     src = probe
-                    cfg = TransferConfig(mode="finetune", resize=resize, epochs=epochs, batch_size=batch_size,
+                    cfg = TransferConfig(mode="finetune", resize=resize, epochs=epochs, batch_size=bs,
                                          seed=seed, device=device, keep_head=True)
                 else:
                     src = source
-                    cfg = TransferConfig(mode=method, resize=resize, epochs=epochs, batch_size=batch_size, lr=lr,
+                    cfg = TransferConfig(mode=method, resize=resize, epochs=epochs, batch_size=bs, lr=lr,
                                          backbone_lr_mult=backbone_lr_mult, seed=seed, device=device)
                 r = transfer(src, train, config=cfg, eval_data=test)
                 if method == "linear":
                     probe = r.model
                 accs = [h["eval_acc"] for h in r.history]
                 reached = next((h["epoch"] for h in r.history if h["eval_acc"] >= target), None)
-                rows.append({"dataset": spec, "train_images": len(train), "method": method,
+                rows.append({"dataset": spec, "train_images": len(train), "method": method, "batch_size": bs,
                              "epochs": len(r.history) if method != "linear" else 0,
                              "test_acc": round(accs[-1], 4), "best_acc": round(max(accs), 4),
                              "epochs_to_target": reached if method != "linear" else (1 if reached else None),
@@ -131,7 +132,7 @@ def data_size_experiment(datasets: Sequence[str] = ("fashion-mnist", "digits"), 
                          if k in ("lr", "backbone_lr_mult", "kept_head_lr_scale", "optimizer")},
                 "min_epochs": min_epochs, "min_steps": min_steps,
                 "max_epochs": max_epochs, "eval_size": eval_size, "target": target, "seed": seed,
-                "device": device, "torch": torch.__version__, "threads": torch.get_num_threads()}
+                "device": device, "torch": torch.__version__, "threads": torch.get_num_threads(), "machine": machine()}
     result = DataSizeResult(rows=rows, curves=curves, settings=settings)
     if out_dir is not None:
         result.files = _write(result, Path(out_dir))
