@@ -41,6 +41,10 @@ def test_recipes_are_registered_configs_with_overrides():
 
 
 def test_every_trainconfig_field_has_a_flag_whose_default_is_the_fields():
+    from cnnlab.cli._config_flags import field_docs
+
+    documented = field_docs(train.TrainConfig)
+    assert [f.name for f in dataclasses.fields(train.TrainConfig) if not documented.get(f.name)] == []
     _, sub = _train_parser()
     by_dest = {a.dest: a for a in sub._actions}
     docs = sub._get_formatter()

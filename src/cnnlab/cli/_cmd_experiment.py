@@ -86,8 +86,9 @@ def run_imbalance(args: argparse.Namespace) -> int:
         return 0
     rows = [[x["loss"], percent(x["balanced_accuracy"]), percent(x["minority_recall"]), percent(x["rarest_recall"]),
              percent(x["majority_recall"]), f"{x['seconds']:.1f}"] for x in r.rows]
-    print(f"{r.settings['dataset']}: {r.settings['train_images']} training images, counts {r.counts}; "
-          f"minority classes {r.settings['minority_classes']}; {r.settings['model']}, {epochs} epochs")
+    print(f"{r.settings['dataset']}: {r.settings['train_images']} training images (per class "
+          f"{', '.join(map(str, r.counts))}); minority classes {', '.join(map(str, r.settings['minority_classes']))}; "
+          f"{r.settings['model']}, {epochs} epochs")
     print(table(["loss", "balanced_acc", "minority_recall", "rarest_recall", "majority_recall", "seconds"], rows,
                 align="lrrrrr"))
     return 0

@@ -17,9 +17,10 @@ def _stem_check(ctx: DemoContext) -> str:
     from cnnlab.models import preprocess
 
     conv = next((m for m in ctx.model.modules() if isinstance(m, torch.nn.Conv2d)), None)
-    if conv is None or not ctx.images:
-        return note("The first-convolution check is skipped: " + ("no photos." if conv is None and not ctx.images
-                    or not ctx.images else "the model has no nn.Conv2d."))
+    if not ctx.images:
+        return note("The first-convolution check is skipped: no photos were given.")
+    if conv is None:
+        return note("The first-convolution check is skipped: the model has no nn.Conv2d.")
     if conv.groups != 1:
         return note(f"The first-convolution check is skipped: the model's first convolution has {conv.groups} groups "
                     "(the check recomputes an ungrouped one).")

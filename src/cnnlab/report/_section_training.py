@@ -21,7 +21,7 @@ def _data():
     return data.digits("train"), data.digits("test"), "scikit-learn 8x8 digits"
 
 
-def _curves(hist):
+def _curves(hist, train_loss: str = "cross-entropy"):
     from matplotlib.ticker import MaxNLocator
 
     from cnnlab._plot import pyplot
@@ -29,7 +29,7 @@ def _curves(hist):
     plt = pyplot()
     ep = [r.epoch for r in hist.rows]
     fig, (a, b) = plt.subplots(1, 2, figsize=(8.4, 3.4), dpi=100)
-    a.plot(ep, [r.train_loss for r in hist.rows], "o-", label="train (the training loss)")
+    a.plot(ep, [r.train_loss for r in hist.rows], "o-", label=f"train ({train_loss})")
     a.plot(ep, [r.val_loss for r in hist.rows], "s-", label="validation (cross-entropy)")
     a.set_ylabel("loss")
     b.plot(ep, [100 * r.train_acc for r in hist.rows], "o-", label="train")
@@ -45,6 +45,12 @@ def _curves(hist):
         ax.legend(fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def _loss_name(cfg) -> str:
+    if cfg.loss == "ce":
+        return f"cross-entropy, label smoothing {cfg.label_smoothing:g}" if cfg.label_smoothing else "cross-entropy"
+    return cfg.loss
 
 
 @register_section("training", order=40)
@@ -81,7 +87,7 @@ def training_section(ctx: DemoContext) -> Section:
         f"CPU in all. Tested on {len(te):,} images. This section trains its own networks, whatever the demo model "
         "is.</p>"
         f'<table class="t"><tr><th>model</th><th>test accuracy</th><th>test loss</th></tr>{rows}</table>'
-        f'<div class="grid"><div class="card wide"><img src="{figure_to_data_uri(_curves(hists[0]))}" '
+        f'<div class="grid"><div class="card wide"><img src="{figure_to_data_uri(_curves(hists[0], _loss_name(cfg)))}" '
         f'alt="learning curves" width="840"><br>learning curves of seed 0 ({int(cfg.val_fraction * 100)}% of the '
         "training images held out for validation)</div>"
         f'<div class="card wide"><img src="{figure_to_data_uri(train.confusion_figure(single[0]))}" '
