@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from cnnlab._checks import check_int
+from cnnlab._progress import track
 from cnnlab.explain._core import METHODS, Target, check_inputs, model_state, resolve_target
 
 
@@ -107,7 +108,7 @@ def cascading_randomization(model: nn.Module, inputs: Tensor, target: Target = N
     Returns:
         A :class:`SanityResult`; the model itself is not changed (its copy is).
     """
-    check_inputs(inputs)
+    check_inputs(model, inputs)
     for m in methods:
         METHODS.lookup(m)
     options = options or {}
@@ -139,7 +140,7 @@ def cascading_randomization(model: nn.Module, inputs: Tensor, target: Target = N
     done = 0
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        for cut in cuts:
+        for cut in track(cuts, desc="cascading randomisation", unit="step"):
             for name in order[done:cut]:
                 _reinit(copy_.get_submodule(name))
             done = cut

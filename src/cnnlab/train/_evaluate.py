@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from cnnlab._device import model_device, resolve_device
 from cnnlab.data import ImageTensors
+from cnnlab.models import frozen, restoring
 
 
 @dataclass
@@ -58,20 +59,16 @@ def predict_logits(model: nn.Module, data: ImageTensors | Tensor, *, batch_size:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     images = data.images if isinstance(data, ImageTensors) else data
     dev = resolve_device(device) if device is not None else model_device(model)
-    was_training = model.training
-    model.eval()
-    try:
+    with frozen(model):  # eval mode; every module's mode and requires_grad restored, also on an error
         out = []
         for i in range(0, images.shape[0], batch_size):
             x = batch_floats(images[i:i + batch_size].to(dev, non_blocking=True))
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             out.append(model(x).float().cpu())
-        if not out:
-            raise ValueError("cannot evaluate on an empty dataset")
-        return torch.cat(out)
-    finally:
-        model.train(was_training)
+    if not out:
+        raise ValueError("cannot evaluate on an empty dataset")
+    return torch.cat(out)
 
 
 @torch.no_grad()
@@ -95,25 +92,22 @@ def recalibrate_bn(model: nn.Module, images: Tensor, *, batch_size: int = 128,
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     dev = resolve_device(device) if device is not None else model_device(model)
-    was_training = model.training
     bns: list[nn.modules.batchnorm._BatchNorm] = []
     momenta: list[float | None] = []
-    try:
-        model.train()
-        bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
-               and m.training and m.track_running_stats]
-        momenta = [m.momentum for m in bns]
-        if not bns:
-            return 0
-        for m in bns:
-            m.reset_running_stats()
-            m.momentum = None  # cumulative moving average: the plain mean over the batches
-        for chunk in images.split(batch_size):
-            model(batch_floats(chunk.to(dev, non_blocking=True)))
-    finally:
-        for m, mom in zip(bns, momenta):
-            m.momentum = mom
-        model.train(was_training)
+    with restoring(model):  # every module's mode restored, also on an error
+        try:
+            model.train()
+            bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+                   and m.training and m.track_running_stats]
+            momenta = [m.momentum for m in bns]
+            for m in bns:
+                m.reset_running_stats()
+                m.momentum = None  # cumulative moving average: the plain mean over the batches
+            for chunk in images.split(batch_size) if bns else ():
+                model(batch_floats(chunk.to(dev, non_blocking=True)))
+        finally:
+            for m, mom in zip(bns, momenta):
+                m.momentum = mom
     return len(bns)
 
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from cnnlab._checks import check_int
-from cnnlab.models import ModelCard, check_input_size, classifier_name, create, load
+from cnnlab.models import ModelCard, check_input_size, classifier_name, load, rebuild
 
 
 def head_name(model: nn.Module) -> str:
@@ -90,13 +90,18 @@ def transfer_model(source: str | os.PathLike | nn.Module, *, num_classes: int, c
         adapter = {"in_channels": c_in, "size": list(size) if tuple(size) != tuple(hw) else None,
                    "interpolation": interpolation}
     kwargs["num_classes"] = num_classes
+    what = str(source) if not isinstance(source, nn.Module) else card.name
+
+    def build(kw: dict[str, Any]) -> nn.Module:  # the registry's or torchvision's architecture, as the card says
+        return rebuild(dataclasses.replace(card, kwargs=kw), what=what)
+
     with torch.device("meta"):  # the network at the size it will see: one clear line for a size it cannot take
-        net = create(card.name, **kwargs)
+        net = build(kwargs)
     check_input_size(net, (int(kwargs["in_channels"]), *size),
                      what="resize" if resize is not None else "the data's size")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = create(card.name, **kwargs, **({"input_adapter": adapter} if adapter else {}))
+        model = build({**kwargs, **({"input_adapter": adapter} if adapter else {})})
     head = head_name(model)
     state = {k: v for k, v in src.state_dict().items() if keep or not k.startswith(head + ".")}
     missing, unexpected = model.load_state_dict(state, strict=False)

@@ -11,7 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cnnlab._progress import track
 from cnnlab.data import ImageTensors
+from cnnlab.models import restoring
 from cnnlab.transfer._model import head_name
 
 
@@ -53,17 +55,16 @@ def extract_features(model: nn.Module, data: ImageTensors | Tensor, *, batch_siz
             return load_file(str(cache_file))["features"]
     head = model.get_submodule(head_name(model))
     captured: list[Tensor] = []
-    was_training = model.training
     handle = head.register_forward_hook(lambda m, inp, out: captured.append(inp[0].detach().float().cpu()))
     try:
-        model.eval()
-        for chunk in images.split(batch_size):
-            x = chunk.to(device)
-            x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
-            model(x)
+        with restoring(model):  # every module's mode restored, also on an error
+            model.eval()
+            for chunk in track(images.split(batch_size), desc="feature extraction", unit="batch"):
+                x = chunk.to(device)
+                x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
+                model(x)
     finally:
         handle.remove()
-        model.train(was_training)
     feats = torch.cat(captured).flatten(1) if captured else torch.zeros(0, head.in_features)
     if cache_file is not None:
         from safetensors.torch import save
