@@ -93,7 +93,8 @@ def transfer_model(source: str | os.PathLike | nn.Module, *, num_classes: int, c
     what = str(source) if not isinstance(source, nn.Module) else card.name
 
     def build(kw: dict[str, Any]) -> nn.Module:  # the registry's or torchvision's architecture, as the card says
-        return rebuild(dataclasses.replace(card, kwargs=kw), what=what)
+        net_card = dataclasses.replace(card, kwargs=kw, input_size=(int(kwargs["in_channels"]), *size))
+        return rebuild(net_card, what=what)
 
     with torch.device("meta"):  # the network at the size it will see: one clear line for a size it cannot take
         net = build(kwargs)
