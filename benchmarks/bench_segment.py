@@ -81,8 +81,10 @@ def _config(recipe: segment.Recipe, *, epochs: int, threads: int, out: Path | No
 
 
 def _hardware() -> dict:
+    """The machine, as benchmarks/make_results.py reads it (``machine``); ``gpu`` None: none was used."""
     return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "torch": torch.__version__,
-            "shared": "the 2 cores were shared with other jobs", "gpu": NO_GPU}
+            "threads": torch.get_num_threads(), "load_average": [round(v, 2) for v in os.getloadavg()],
+            "shared": "the 2 cores were shared with other jobs", "gpu": None, "gpu_figures": NO_GPU}
 
 
 # ------------------------------------------------------------------------------------------------------ train
@@ -107,7 +109,7 @@ def run_train(name: str, *, epochs: int, threads: int, limit: int | None = None,
            "global": 100 * m.global_accuracy, "class_avg": 100 * m.class_accuracy, "miou": 100 * m.miou,
            "iou": {c: None if v != v else 100 * v for c, v in zip(m.classes, m.iou.tolist())},
            "history": rows, "class_weights": run.class_weights, "run_dir": str(out),
-           "hardware": _hardware()}
+           "machine": _hardware()}
     atomic_write_json(RESULTS / f"segment-train-{name}{tag}.json", doc)
     print(f"{name}: global {doc['global']:.1f} / class avg {doc['class_avg']:.1f} / mIoU {doc['miou']:.1f} "
           f"after {epochs} epochs ({seconds / 3600:.2f} h)")
@@ -133,7 +135,7 @@ def run_evaluate(name: str, *, threads: int, tag: str = "") -> dict:
            "train_seconds": sum(h["seconds"] for h in hist), "threads": meta["config"]["num_threads"],
            "test": r.summary(), "global": 100 * m.global_accuracy, "class_avg": 100 * m.class_accuracy,
            "miou": 100 * m.miou, "iou": {c: None if v != v else 100 * v for c, v in zip(m.classes, m.iou.tolist())},
-           "history": hist, "checkpoint": str(latest), "hardware": _hardware()}
+           "history": hist, "checkpoint": str(latest), "machine": _hardware()}
     atomic_write_json(RESULTS / f"segment-train-{name}{tag}.json", doc)
     print(f"{name} after {doc['epochs']} of {doc['planned_epochs']} epochs: global {doc['global']:.1f} / class avg "
           f"{doc['class_avg']:.1f} / mIoU {doc['miou']:.1f}")
@@ -217,7 +219,7 @@ def run_speed(names: list[str], *, threads: int, steps: int = 3, size: tuple[int
                "forward_share_of_step": inf_cpu * 4 / step_cpu, "threads": threads}
         print(json.dumps(row), flush=True)
         rows.append(row)
-        atomic_write_json(RESULTS / f"segment-speed-{size[0]}x{size[1]}.json", {"rows": rows, "hardware": _hardware()})
+        atomic_write_json(RESULTS / f"segment-speed-{size[0]}x{size[1]}.json", {"rows": rows, "machine": _hardware()})
     return rows
 
 
@@ -302,7 +304,7 @@ def run_weak(*, threads: int, limit: int | None = None, train_limit: int = WEAK_
             rows.append(row)
     doc = {"rows": rows, "test_images": len(test_set), "threshold_images": len(train_set),
            "baseline_images": len(baseline_set), "thresholds": list(THRESHOLDS),
-           "baseline_relative_size": [rw, rh], "hardware": _hardware()}
+           "baseline_relative_size": [rw, rh], "machine": _hardware()}
     atomic_write_json(RESULTS / "segment-weak.json", doc)
     return doc
 
