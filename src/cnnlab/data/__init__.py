@@ -30,6 +30,19 @@ from cnnlab.data._images import (
     to_channels,
 )
 from cnnlab.data._scenes import DetectionSet, generate_scenes, semantic_labels
+from cnnlab.data._detection import (
+    DETECTION_DATA,
+    VocAnnotation,
+    coco_detection,
+    detection_specs,
+    load_detection,
+    read_voc_xml,
+    register_detection_data,
+    voc_boxes,
+    voc_classes,
+    voc_detection,
+)
+from cnnlab.data._detection_transforms import augment_detection, crop_detection, hflip_detection, resize_detection
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -54,4 +67,22 @@ __all__ = [
     "semantic_labels",
     "stratified_subset",
     "to_channels",
+]
+
+# detection data (voc:, coco:, scenes: specs) and box-aware augmentation; kept apart so branches merge cleanly
+__all__ += [
+    "DETECTION_DATA",
+    "VocAnnotation",
+    "augment_detection",
+    "coco_detection",
+    "crop_detection",
+    "detection_specs",
+    "hflip_detection",
+    "load_detection",
+    "read_voc_xml",
+    "register_detection_data",
+    "resize_detection",
+    "voc_boxes",
+    "voc_classes",
+    "voc_detection",
 ]
