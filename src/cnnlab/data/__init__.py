@@ -21,15 +21,6 @@ from cnnlab.data._datasets import (
     read_idx,
     stratified_subset,
 )
-from cnnlab.data._images import (
-    image_from_spec,
-    load_image,
-    resize_and_crop,
-    sample_image,
-    sample_names,
-    to_channels,
-)
-from cnnlab.data._scenes import DetectionSet, generate_scenes, semantic_labels
 from cnnlab.data._detection import (
     DETECTION_DATA,
     VocAnnotation,
@@ -43,6 +34,15 @@ from cnnlab.data._detection import (
     voc_detection,
 )
 from cnnlab.data._detection_transforms import augment_detection, crop_detection, hflip_detection, resize_detection
+from cnnlab.data._images import (
+    image_from_spec,
+    load_image,
+    resize_and_crop,
+    sample_image,
+    sample_names,
+    to_channels,
+)
+from cnnlab.data._scenes import DetectionSet, generate_scenes, semantic_labels
 
 __all__ = [
     "CIFAR10_CLASSES",

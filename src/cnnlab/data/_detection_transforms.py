@@ -1,6 +1,8 @@
 """Augmentation of detection samples that moves the boxes and masks with the image: horizontal flip, resize (scale
 jitter) and crop. Images are ``Tensor[3, H, W]``, targets torchvision's dicts (``boxes`` continuous x1y1x2y2, and any
 other per-object tensors: ``labels``, ``masks [K, H, W]``, ``difficult``, ``iscrowd``); nothing is changed in place.
+A target may also carry ``proposals`` (``Tensor[P, 4]``, region proposals of the image, not objects: R-CNN and
+Fast R-CNN train on them); they move with the image like the boxes.
 """
 
 from __future__ import annotations
@@ -19,17 +21,26 @@ Target = dict[str, Tensor]
 def _per_object(target: Target, keep: Tensor) -> Target:
     """Index every per-object tensor of ``target`` (first dimension = the number of boxes) by ``keep``."""
     k = len(target["boxes"])
-    return {key: (v[keep] if isinstance(v, Tensor) and v.dim() >= 1 and v.shape[0] == k else v)
-            for key, v in target.items()}
+    return {key: (v[keep] if key not in IMAGE_KEYS and isinstance(v, Tensor) and v.dim() >= 1 and v.shape[0] == k
+                  else v) for key, v in target.items()}
+
+
+IMAGE_KEYS = ("proposals",)  # per-image boxes, not per-object fields
+
+
+def _flip_x(boxes: Tensor, w: int) -> Tensor:
+    b = boxes.clone()
+    b[:, 0], b[:, 2] = w - boxes[:, 2], w - boxes[:, 0]
+    return b
 
 
 def hflip_detection(image: Tensor, target: Target) -> tuple[Tensor, Target]:
     """Mirror left-right: ``x1, x2 -> W - x2, W - x1``, masks flipped."""
     w = image.shape[-1]
     out = dict(target)
-    b = target["boxes"].clone()
-    b[:, 0], b[:, 2] = w - target["boxes"][:, 2], w - target["boxes"][:, 0]
-    out["boxes"] = b
+    out["boxes"] = _flip_x(target["boxes"], w)
+    if "proposals" in target:
+        out["proposals"] = _flip_x(target["proposals"], w)
     if "masks" in target:
         out["masks"] = target["masks"].flip(-1)
     return image.flip(-1), out
@@ -45,7 +56,10 @@ def resize_detection(image: Tensor, target: Target, size: Sequence[int]) -> tupl
     img = F.interpolate(image[None], size=(h, w), mode="bilinear", align_corners=False,
                         antialias=h < H or w < W)[0].clamp(0, 1)
     out = dict(target)
-    out["boxes"] = target["boxes"] * torch.tensor([w / W, h / H, w / W, h / H], dtype=target["boxes"].dtype)
+    factor = torch.tensor([w / W, h / H, w / W, h / H], dtype=target["boxes"].dtype)
+    out["boxes"] = target["boxes"] * factor
+    if "proposals" in target:
+        out["proposals"] = target["proposals"] * factor
     if "masks" in target:
         m = target["masks"]
         out["masks"] = (F.interpolate(m[None].float(), size=(h, w), mode="nearest")[0] > 0.5) if len(m) else \
@@ -65,17 +79,25 @@ def crop_detection(image: Tensor, target: Target, top: int, left: int, height: i
     if height < 1 or width < 1:
         raise ValueError(f"crop window ({top}, {left}, {height}, {width}) is outside the {H}x{W} image")
     b = target["boxes"]
-    nb = b - torch.tensor([left, top, left, top], dtype=b.dtype)
-    nb[:, 0::2] = nb[:, 0::2].clamp(0, width)
-    nb[:, 1::2] = nb[:, 1::2].clamp(0, height)
+    nb = _shift_clip(b, top, left, height, width)
     area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     inside = (nb[:, 2] - nb[:, 0]) * (nb[:, 3] - nb[:, 1])
     keep = (inside > 0) & (inside >= min_visible * area)
     out = dict(target)
     out["boxes"] = nb
+    if "proposals" in target:
+        p = _shift_clip(target["proposals"], top, left, height, width)
+        out["proposals"] = p[((p[:, 2] - p[:, 0]) >= 1) & ((p[:, 3] - p[:, 1]) >= 1)]
     if "masks" in target:
         out["masks"] = target["masks"][:, top:top + height, left:left + width]
     return image[:, top:top + height, left:left + width], _per_object(out, keep)
+
+
+def _shift_clip(b: Tensor, top: int, left: int, height: int, width: int) -> Tensor:
+    nb = b - torch.tensor([left, top, left, top], dtype=b.dtype)
+    nb[:, 0::2] = nb[:, 0::2].clamp(0, width)
+    nb[:, 1::2] = nb[:, 1::2].clamp(0, height)
+    return nb
 
 
 def augment_detection(image: Tensor, target: Target, *, generator: torch.Generator, hflip: bool = True,
@@ -101,7 +123,8 @@ def augment_detection(image: Tensor, target: Target, *, generator: torch.Generat
         image, target = resize_detection(image, target, (max(1, round(H * s)), max(1, round(W * s))))
     if crop > 0 and u() < crop:
         H, W = image.shape[-2:]
-        h, w = max(1, round(H * (crop_min + (1 - crop_min) * u()))), max(1, round(W * (crop_min + (1 - crop_min) * u())))
+        h = max(1, round(H * (crop_min + (1 - crop_min) * u())))
+        w = max(1, round(W * (crop_min + (1 - crop_min) * u())))
         top, left = int(u() * (H - h + 1)), int(u() * (W - w + 1))
         image, target = crop_detection(image, target, top, left, h, w, min_visible=min_visible)
     return image, target
