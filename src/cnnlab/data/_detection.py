@@ -478,6 +478,15 @@ def _scenes_spec(arg: str, split: str, *, classes: Sequence[str] | None = None, 
     return s
 
 
+def split_detection_spec(spec: str) -> tuple[str, str | None]:
+    """``("voc:DIR", "val")`` for ``"voc:DIR:val"``; ``(spec, None)`` when the spec pins no split."""
+    name, _, arg = spec.partition(":")
+    if name == "scenes" or not arg:
+        return spec, None
+    path, pinned = _split_spec_path(arg)
+    return f"{name}:{path}", pinned
+
+
 def detection_specs() -> list[str]:
     """One help line per detection data spec."""
     return [DETECTION_DATA.info(n)["help"] for n in DETECTION_DATA.names()]

@@ -29,29 +29,39 @@ from cnnlab.detect._backbone import FeatureBackbone, FPNBackbone, build_backbone
 from cnnlab.detect._boxes import clip_boxes, decode_boxes, encode_boxes, sample_rois
 from cnnlab.detect._fit import DetectConfig, DetectHistory, evaluate, evaluate_run, fit, model_params
 from cnnlab.detect._metrics import DetectionResult, evaluate_predictions, pr_figure, voc_ap, voc_matches
+from cnnlab.detect._plot import AnchorView, anchors_at, anchors_figure, draw_detections, save_png
 from cnnlab.detect._proposals import ProposalCache, selective_search
 from cnnlab.detect._rcnn import RCNN, FastRCNN, proposal_recall
+from cnnlab.detect._run import DetectorRun, data_summary, detect_image, detect_images, train_detector
 from cnnlab.detect._yolo import YOLOv1, yolo_boxes, yolo_loss, yolo_targets
 
 __all__ = [
+    "AnchorView",
     "DETECTORS",
     "DetectConfig",
     "DetectHistory",
     "DetectionResult",
     "Detector",
     "DetectorCard",
+    "DetectorRun",
     "FPNBackbone",
     "FastRCNN",
     "FeatureBackbone",
     "ProposalCache",
     "RCNN",
     "YOLOv1",
+    "anchors_at",
+    "anchors_figure",
     "build_backbone",
     "check_detection_images",
     "check_targets",
     "clip_boxes",
     "create",
+    "data_summary",
     "decode_boxes",
+    "detect_image",
+    "detect_images",
+    "draw_detections",
     "encode_boxes",
     "evaluate",
     "evaluate_predictions",
@@ -70,8 +80,10 @@ __all__ = [
     "register_detector",
     "sample_rois",
     "save_detector",
+    "save_png",
     "select_layers",
     "selective_search",
+    "train_detector",
     "yolo_boxes",
     "yolo_loss",
     "yolo_targets",

@@ -13,6 +13,7 @@ read ``detector.safetensors`` + ``detector.json``; nothing is pickled).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
@@ -201,7 +202,7 @@ def _backbone_model(backbone: str | nn.Module, weights: str | None) -> nn.Module
 
     if isinstance(backbone, nn.Module):
         models.card_of(backbone)  # a clear error for a module without a card
-        return backbone
+        return copy.deepcopy(backbone)  # the detector prunes and freezes its own copy: the user's model is untouched
     if not isinstance(backbone, str):
         raise TypeError(f"backbone must be a registry name or a cnnlab model, got {type(backbone).__name__}")
     models.MODELS.lookup(backbone)
@@ -218,7 +219,8 @@ def create(name: str, *, num_classes: int, backbone: str | nn.Module = "efficien
         name: one of :func:`names` (``rcnn``, ``fast-rcnn``, ``faster-rcnn``, ``mask-rcnn``, ``retinanet``,
             ``ssd``, ``yolo``).
         num_classes: object classes, without the background (labels ``1..num_classes``).
-        backbone: a cnnlab registry name or a cnnlab classification model; its feature maps come from its card.
+        backbone: a cnnlab registry name or a cnnlab classification model (copied: yours is left as it is); its
+            feature maps come from its card.
         weights: the backbone's pretrained weights (``"imagenet"`` for EfficientNet-Lite0); ``None``: random init.
         classes: class names (default ``"1"``, ``"2"``, ...).
         **options: the method's settings (sizes, anchors, heads; see each builder) and the backbone's:

@@ -299,8 +299,12 @@ class _Run:
     def _save_state(self, prog: dict, hist: DetectHistory) -> None:
         from cnnlab.train import save_train_state
 
-        save_train_state(self.out, self.model, self.optimizer, self.scheduler, self._state_meta(prog, hist),
-                         keep=self.c.keep_checkpoints, save_model=save_detector)
+        path = save_train_state(self.out, self.model, self.optimizer, self.scheduler, self._state_meta(prog, hist),
+                                keep=self.c.keep_checkpoints, save_model=save_detector)
+        if 0 < prog["step"] < self.steps_per_epoch:
+            logger.info("checkpoint %s (epoch %d, step %d, mid-epoch)", path, prog["epoch"] + 1, prog["step"])
+        else:
+            logger.info("checkpoint %s (end of epoch %d)", path, prog["epoch"])
 
     def _restore(self, hist: DetectHistory) -> dict | None:
         from safetensors.torch import load_file
@@ -390,8 +394,8 @@ class _Run:
                     self.scheduler.step()
                     sums = prog["sums"]
                     for k, v in losses.items():
-                        sums[k] = sums.get(k, 0.0) + float(v) * len(idx)
-                    sums["loss"] = sums.get("loss", 0.0) + float(loss) * len(idx)
+                        sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(idx)
+                    sums["loss"] = sums.get("loss", 0.0) + float(loss.detach()) * len(idx)
                     prog["seen"] += len(idx)
                     prog["step"] = step + 1
                     prog["global_step"] += 1

@@ -49,10 +49,10 @@ def _rcnn_parts(make_backbone: Callable[..., FeatureBackbone], *, fpn_channels: 
 @register_detector("faster-rcnn", paper="Ren et al. 2015, Faster R-CNN (with an FPN, Lin et al. 2017)",
                    multiscale=True, proposals="region proposal network on the feature pyramid")
 def faster_rcnn(*, num_classes: int, make_backbone: Callable[..., FeatureBackbone], min_size: int = 384,
-                max_size: int = 640, fpn_channels: int = 128,
+                max_size: int = 640, fpn_channels: int = 96,
                 anchor_sizes: Sequence = (32, 64, 128, 256), aspect_ratios: Sequence[float] = ASPECTS,
-                representation: int = 512, rpn_pre_nms_train: int = 1000, rpn_post_nms_train: int = 1000,
-                rpn_pre_nms_test: int = 500, rpn_post_nms_test: int = 300, rois_per_image: int = 256,
+                representation: int = 256, rpn_pre_nms_train: int = 1000, rpn_post_nms_train: int = 600,
+                rpn_pre_nms_test: int = 500, rpn_post_nms_test: int = 300, rois_per_image: int = 128,
                 detections_per_image: int = 100, score_thresh: float = 0.05, nms_thresh: float = 0.5) -> nn.Module:
     """Faster R-CNN: an RPN (objectness + proposal box regression over anchors at every pyramid level) and a
     Fast R-CNN head (RoIAlign 7x7, two FC layers of ``representation``, classification + box regression): the
@@ -77,10 +77,10 @@ def faster_rcnn(*, num_classes: int, make_backbone: Callable[..., FeatureBackbon
 @register_detector("mask-rcnn", paper="He et al. 2017, Mask R-CNN", multiscale=True, masks=True,
                    proposals="region proposal network on the feature pyramid")
 def mask_rcnn(*, num_classes: int, make_backbone: Callable[..., FeatureBackbone], min_size: int = 384,
-              max_size: int = 640, fpn_channels: int = 128, anchor_sizes: Sequence = (32, 64, 128, 256),
-              aspect_ratios: Sequence[float] = ASPECTS, representation: int = 512, mask_channels: int = 128,
-              rpn_pre_nms_train: int = 1000, rpn_post_nms_train: int = 1000, rpn_pre_nms_test: int = 500,
-              rpn_post_nms_test: int = 300, rois_per_image: int = 256, detections_per_image: int = 100,
+              max_size: int = 640, fpn_channels: int = 96, anchor_sizes: Sequence = (32, 64, 128, 256),
+              aspect_ratios: Sequence[float] = ASPECTS, representation: int = 256, mask_channels: int = 128,
+              rpn_pre_nms_train: int = 1000, rpn_post_nms_train: int = 600, rpn_pre_nms_test: int = 500,
+              rpn_post_nms_test: int = 300, rois_per_image: int = 128, detections_per_image: int = 100,
               score_thresh: float = 0.05, nms_thresh: float = 0.5) -> nn.Module:
     """Mask R-CNN: Faster R-CNN plus a mask head (RoIAlign 14x14, four 3x3 convs of ``mask_channels``, a 2x
     transposed conv, one 28x28 mask per class): a fifth loss, ``loss_mask``. Needs instance masks to train."""
@@ -102,7 +102,7 @@ def mask_rcnn(*, num_classes: int, make_backbone: Callable[..., FeatureBackbone]
 @register_detector("retinanet", paper="Lin et al. 2017, Focal Loss for Dense Object Detection (RetinaNet)",
                    multiscale=True, proposals="none (one stage: dense anchors on P3-P7)")
 def retinanet(*, num_classes: int, make_backbone: Callable[..., FeatureBackbone], min_size: int = 384,
-              max_size: int = 640, fpn_channels: int = 128, anchor_sizes: Sequence[int] = (32, 64, 128, 256, 512),
+              max_size: int = 640, fpn_channels: int = 96, anchor_sizes: Sequence[int] = (32, 64, 128, 256, 512),
               aspect_ratios: Sequence[float] = ASPECTS, group_norm: int = 16, prior_probability: float = 0.01,
               detections_per_image: int = 100, score_thresh: float = 0.05, nms_thresh: float = 0.5,
               topk_candidates: int = 1000) -> nn.Module:
