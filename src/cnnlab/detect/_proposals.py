@@ -5,6 +5,7 @@ R-CNN classify."""
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections import OrderedDict
 
 import torch
@@ -27,8 +28,20 @@ def _ximgproc():
     return cv2
 
 
+def _seed_c_rand(seed: int) -> bool:
+    """Seed the C library's ``rand()``, which OpenCV's selective search draws its ranking from."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None) if sys.platform != "win32" else ctypes.cdll.msvcrt
+        libc.srand(ctypes.c_uint(seed))
+        return True
+    except (OSError, AttributeError):
+        return False
+
+
 def selective_search(image: Tensor, *, mode: str = "fast", max_side: int = 500, max_proposals: int = 2000,
-                     min_size: float = 8.0) -> Tensor:
+                     min_size: float = 8.0, seed: int = 0) -> Tensor:
     """Selective-search proposals for one image.
 
     Args:
@@ -39,6 +52,9 @@ def selective_search(image: Tensor, *, mode: str = "fast", max_side: int = 500, 
             pixels; boxes come back in the input's coordinates).
         max_proposals: keep the first this many (OpenCV's ranking order).
         min_size: drop boxes narrower or shorter than this (input pixels).
+        seed: OpenCV ranks the regions as the paper does, by hierarchy level times a random number drawn from the
+            C library's ``rand()``; it is seeded with this before each call, so the proposals (and their order)
+            are a function of the image. Where the C library cannot be reached the boxes are sorted instead.
 
     Returns:
         ``Tensor[P, 4]`` float boxes, continuous x1y1x2y2 in the input image's pixels.
@@ -69,10 +85,13 @@ def selective_search(image: Tensor, *, mode: str = "fast", max_side: int = 500, 
         ss.setBaseImage(bgr)
         {"fast": ss.switchToSelectiveSearchFast, "quality": ss.switchToSelectiveSearchQuality,
          "single": ss.switchToSingleStrategy}[mode]()
+        seeded = _seed_c_rand(seed)
         rects = ss.process()
     finally:
         cv2.setNumThreads(old)
     r = torch.as_tensor(np.asarray(rects, dtype=np.float32).reshape(-1, 4))
+    if not seeded:  # an order that does not depend on the draw
+        r = r[np.lexsort(r.numpy().T[::-1])]
     sy, sx = h / bgr.shape[0], w / bgr.shape[1]
     boxes = torch.stack([r[:, 0] * sx, r[:, 1] * sy, (r[:, 0] + r[:, 2]) * sx, (r[:, 1] + r[:, 3]) * sy], 1)
     boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w)
