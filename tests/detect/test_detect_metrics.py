@@ -57,7 +57,7 @@ def reference_coco(preds, targets, num_classes):
 def test_random_predictions_equal_pycocotools():
     g = torch.Generator().manual_seed(0)
     targets, preds = [], []
-    for i in range(12):
+    for _ in range(12):
         k = int(torch.randint(0, 6, (1,), generator=g))
         xy = torch.rand(k, 2, generator=g) * 200
         wh = torch.rand(k, 2, generator=g) * 120 + 4
@@ -116,8 +116,8 @@ def slow_voc_ap(preds, targets, label, eleven):
     gts = {}
     npos = 0
     for i, t in enumerate(targets):
-        rows = [(b, bool(d)) for b, c, d in zip(t["boxes"].tolist(), t["labels"].tolist(),
-                                                t.get("difficult", torch.zeros(len(t["labels"]))).tolist()) if c == label]
+        diff = t.get("difficult", torch.zeros(len(t["labels"]))).tolist()
+        rows = [(b, bool(d)) for b, c, d in zip(t["boxes"].tolist(), t["labels"].tolist(), diff) if c == label]
         gts[i] = {"boxes": [r[0] for r in rows], "difficult": [r[1] for r in rows], "seen": [False] * len(rows)}
         npos += sum(not r[1] for r in rows)
     dets = [(s, i, b) for i, p in enumerate(preds)
@@ -177,7 +177,8 @@ def test_voc_ap_equals_a_slow_loop_with_difficult_objects():
         m = int(torch.randint(0, 10, (1,), generator=g))
         b = boxes[torch.randint(0, k, (m,), generator=g)] + (torch.rand(m, 4, generator=g) - 0.5) * 16
         b = torch.cat([b[:, :2], torch.maximum(b[:, 2:], b[:, :2] + 2)], 1)
-        preds.append({"boxes": b, "labels": torch.randint(1, 3, (m,), generator=g), "scores": torch.rand(m, generator=g)})
+        labels = torch.randint(1, 3, (m,), generator=g)
+        preds.append({"boxes": b, "labels": labels, "scores": torch.rand(m, generator=g)})
     r = detect.evaluate_predictions(preds, targets, classes=["a", "b"])
     for k, name in enumerate(["a", "b"], start=1):
         assert r.voc_ap[name] == pytest.approx(slow_voc_ap(preds, targets, k, False), abs=1e-12)

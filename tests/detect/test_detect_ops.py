@@ -142,7 +142,8 @@ def test_yolo_loss_equals_a_slow_per_cell_loop():
     g = torch.Generator().manual_seed(4)
     grid, b, c, size = 5, 2, 3, 160
     pred = torch.rand(2, grid, grid, b * 5 + c, generator=g)
-    targets = [{"boxes": torch.tensor([[10.0, 12.0, 60.0, 70.0], [40.0, 40.0, 60.0, 60.0], [100.0, 90.0, 150.0, 159.0]]),
+    boxes = torch.tensor([[10.0, 12.0, 60.0, 70.0], [40.0, 40.0, 60.0, 60.0], [100.0, 90.0, 150.0, 159.0]])
+    targets = [{"boxes": boxes,
                 "labels": torch.tensor([1, 3, 2]), "size": size},  # boxes 1 and 2 share a cell
                {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long), "size": size}]
     parts = [detect.yolo_targets(t["boxes"], t["labels"], (size, size), grid, c) for t in targets]
