@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from cnnlab.data import DetectionSet
@@ -61,11 +62,24 @@ def train_detector(arch: str, data_spec: str, config: DetectConfig, *, val_spec:
     the training images (a seeded hold-out). With ``resume=True`` the run in ``config.out_dir`` continues with the
     detector its newest state holds (``arch`` must match) and its saved configuration.
     """
-    from cnnlab.data import load_detection
     from cnnlab.detect._api import DETECTORS
-    from cnnlab.train import latest_state_dir
 
     DETECTORS.lookup(arch)  # an unknown name fails before any data is read
+    old = torch.get_num_threads()
+    if config.num_threads:  # the whole job (data, initialisation, training) on the same threads: reproducible
+        torch.set_num_threads(config.num_threads)
+    try:
+        return _train_detector(arch, data_spec, config, val_spec=val_spec, backbone=backbone, weights=weights,
+                               options=options, limit=limit, resume=resume, test=test)
+    finally:
+        torch.set_num_threads(old)
+
+
+def _train_detector(arch, data_spec, config, *, val_spec, backbone, weights, options, limit, resume, test
+                    ) -> DetectorRun:
+    from cnnlab.data import load_detection
+    from cnnlab.train import latest_state_dir
+
     card = None
     if resume:
         if config.out_dir is None:
@@ -87,6 +101,7 @@ def train_detector(arch: str, data_spec: str, config: DetectConfig, *, val_spec:
         val = load_detection(data_spec, "val", classes=train.classes)
     else:
         val = None
+    torch.manual_seed(config.seed)  # the heads' initialisation: a run is a function of its arguments
     if card is not None:
         from cnnlab import models
 
