@@ -195,7 +195,7 @@ def _voc_layout(root: Path) -> tuple[Path, Path]:
 def _split_ids(root: Path, ann_dir: Path, split: str) -> list[str]:
     """The image ids of ``split``: ``ImageSets/Main/SPLIT.txt``, ``SPLIT.txt``, a CSV split list
     (``data/SPLIT_labels.csv``, ``SPLIT_labels.csv``, ``SPLIT.csv``: ids are the stems of its ``filename`` column),
-    or every annotation file for ``"all"``."""
+    or every annotation file for ``"all"`` (and for ``"train"`` in a folder that has no split lists at all)."""
     if split == "all":
         ids = sorted(p.stem for p in ann_dir.glob("*.xml"))
         if not ids:
@@ -219,6 +219,8 @@ def _split_ids(root: Path, ann_dir: Path, split: str) -> list[str]:
             return ids
     have = sorted({p.stem for p in (root / "ImageSets" / "Main").glob("*.txt")}
                   | {p.name[: -len("_labels.csv")] for p in (root / "data").glob("*_labels.csv")})
+    if not have and split == "train":  # a folder without split lists: everything is training data
+        return _split_ids(root, ann_dir, "all")
     raise ValueError(f"{root}: no split {split!r} (no ImageSets/Main/{split}.txt or data/{split}_labels.csv); "
                      f"splits found: {', '.join(have) if have else 'none'}; 'all' reads every annotation")
 
@@ -248,7 +250,8 @@ def voc_detection(root: str | os.PathLike, split: str = "train", *, classes: Seq
 
     Layouts: ``Annotations/*.xml`` + ``JPEGImages/`` + ``ImageSets/Main/SPLIT.txt`` (VOC, BCCD) or
     ``annotations/*.xml`` + ``images/`` + a CSV split list ``data/SPLIT_labels.csv`` (the Raccoon set, whose
-    ``filename`` column names the images of the split). ``split="all"`` reads every annotation file.
+    ``filename`` column names the images of the split). ``split="all"`` reads every annotation file, and so does
+    ``"train"`` in a folder without any split list.
 
     Boxes are converted from VOC's 1-based inclusive pixel indices to torchvision's continuous 0-based
     ``x1 y1 x2 y2`` (``x1 = xmin - 1``, ``x2 = xmax``), clipped to the image, and boxes without area dropped, with

@@ -149,7 +149,7 @@ def anchors_at(model: nn.Module, image: Tensor, *, point: Sequence[float] | None
             d = ((centres - q) ** 2).sum(1)
             nearest = centres[d.argmin()]
             at = lv[(centres - nearest).abs().sum(1) < 1e-3]
-            stride = round(size[0] / fmap.shape[-2])
+            stride = round(batch.tensors.shape[-2] / fmap.shape[-2])  # of the padded batch the maps come from
             levels.append((stride, _scale(at, size, (h0, w0)).cpu()))
         props = torch.zeros(0, 4)
         if hasattr(net, "rpn"):
@@ -160,6 +160,21 @@ def anchors_at(model: nn.Module, image: Tensor, *, point: Sequence[float] | None
         model.train(was)
 
 
+def _draw_proposals(ax, img, view: AnchorView, plt) -> None:
+    from matplotlib.patches import Rectangle
+
+    ax.imshow(img)
+    cmap = plt.get_cmap("viridis")
+    n = len(view.proposals)
+    for j, b in enumerate(view.proposals.tolist()):
+        ax.add_patch(Rectangle((b[0], b[1]), b[2] - b[0], b[3] - b[1], fill=False, lw=1.4, ec=cmap(j / max(1, n - 1))))
+    if view.kind == "selective search":
+        ax.set_title(f"first {n} of {view.total:,} selective-search regions (yellow: later)", fontsize=10)
+    else:
+        ax.set_title(f"top {n} RPN proposals (yellow: lower rank)", fontsize=10)
+    ax.axis("off")
+
+
 def anchors_figure(view: AnchorView, image: Tensor, *, title: str = ""):
     """Two panels: the anchors at one location (a colour per feature map) and the top proposals."""
     from matplotlib.patches import Rectangle
@@ -167,10 +182,16 @@ def anchors_figure(view: AnchorView, image: Tensor, *, title: str = ""):
     from cnnlab._plot import pyplot
 
     plt = pyplot()
-    panels = 2 if len(view.proposals) else 1
+    panels = 2 if len(view.proposals) and view.levels else 1
     fig, axes = plt.subplots(1, panels, figsize=(6.2 * panels, 5.0), squeeze=False)
     img = image.detach().cpu().clamp(0, 1).permute(1, 2, 0).numpy()
     ax = axes[0, 0]
+    if not view.levels:  # selective search: the proposals are the picture
+        _draw_proposals(ax, img, view, plt)
+        if title:
+            ax.set_title(f"{title}\n{ax.get_title()}", fontsize=10)
+        fig.tight_layout()
+        return fig
     ax.imshow(img)
     if view.levels:
         for i, (stride, boxes) in enumerate(view.levels):
@@ -188,17 +209,7 @@ def anchors_figure(view: AnchorView, image: Tensor, *, title: str = ""):
     ax.set_ylim(1.05 * h, -0.05 * h)
     ax.axis("off")
     if panels == 2:
-        ax = axes[0, 1]
-        ax.imshow(img)
-        cmap = plt.get_cmap("viridis")
-        n = len(view.proposals)
-        for j, b in enumerate(view.proposals.tolist()):
-            ax.add_patch(Rectangle((b[0], b[1]), b[2] - b[0], b[3] - b[1], fill=False, lw=1.4,
-                                   ec=cmap(j / max(1, n - 1))))
-        what = "selective-search regions" if view.kind == "selective search" else "RPN proposals"
-        ax.set_title(f"top {n} {what} (yellow: lower rank)" if view.kind != "selective search" else
-                     f"first {n} of {view.total:,} {what}", fontsize=10)
-        ax.axis("off")
+        _draw_proposals(axes[0, 1], img, view, plt)
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()

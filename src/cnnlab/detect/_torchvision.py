@@ -53,17 +53,19 @@ def faster_rcnn(*, num_classes: int, make_backbone: Callable[..., FeatureBackbon
                 anchor_sizes: Sequence = (32, 64, 128, 256), aspect_ratios: Sequence[float] = ASPECTS,
                 representation: int = 256, rpn_pre_nms_train: int = 1000, rpn_post_nms_train: int = 600,
                 rpn_pre_nms_test: int = 500, rpn_post_nms_test: int = 300, rois_per_image: int = 128,
-                detections_per_image: int = 100, score_thresh: float = 0.05, nms_thresh: float = 0.5) -> nn.Module:
+                detections_per_image: int = 100, score_thresh: float = 0.05, nms_thresh: float = 0.5,
+                sampling_ratio: int = 2) -> nn.Module:
     """Faster R-CNN: an RPN (objectness + proposal box regression over anchors at every pyramid level) and a
     Fast R-CNN head (RoIAlign 7x7, two FC layers of ``representation``, classification + box regression): the
     four losses ``loss_objectness``, ``loss_rpn_box_reg``, ``loss_classifier``, ``loss_box_reg``.
 
     ``anchor_sizes``: one size (or a tuple of sizes) per level, strides 8, 16, 32 and the pooled 64, each at
-    every aspect ratio in ``aspect_ratios``.
+    every aspect ratio in ``aspect_ratios``. ``sampling_ratio``: RoIAlign's bilinear samples per bin side (2 as
+    torchvision; 1 quarters the cost of RoIAlign's backward pass, the slowest step of small images on a CPU).
     """
     backbone, anchors, names = _rcnn_parts(make_backbone, fpn_channels=fpn_channels, anchor_sizes=anchor_sizes,
                                            aspect_ratios=aspect_ratios)
-    pool = MultiScaleRoIAlign(names, output_size=7, sampling_ratio=2)
+    pool = MultiScaleRoIAlign(names, output_size=7, sampling_ratio=sampling_ratio)
     head = TwoMLPHead(fpn_channels * 7 * 7, representation)
     return FasterRCNN(backbone, min_size=min_size, max_size=max_size, **IDENTITY_NORM, rpn_anchor_generator=anchors,
                       rpn_pre_nms_top_n_train=rpn_pre_nms_train, rpn_post_nms_top_n_train=rpn_post_nms_train,
