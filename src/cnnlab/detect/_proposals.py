@@ -137,6 +137,12 @@ class ProposalCache:
             self._store.popitem(last=False)
         return boxes
 
+    def put(self, image: Tensor, boxes: Tensor) -> None:
+        """Store proposals computed elsewhere (e.g. read back from disk) for ``image``."""
+        self._store[self.key(image)] = boxes.detach().cpu().float()
+        while len(self._store) > self.capacity:
+            self._store.popitem(last=False)
+
     def clear(self) -> None:
         self._store.clear()
 
