@@ -246,6 +246,7 @@ def create(name: str, *, num_classes: int, backbone: str | nn.Module = "efficien
                              f"{', '.join(have) or 'none'}); pass weights=None for a random init")
     net_model = _backbone_model(backbone, weights)
     card_b = models.card_of(net_model)
+    _check_size(net_model, builder, options)
     bb_opts = {k: options.pop(k) for k in ("layers", "trainable_layers", "freeze_bn") if k in options}
     pretrained = card_b.weights is not None
     bb_opts.setdefault("freeze_bn", pretrained)
@@ -266,6 +267,30 @@ def create(name: str, *, num_classes: int, backbone: str | nn.Module = "efficien
                         backbone={"name": card_b.name, "kwargs": card_b.kwargs, "weights": card_b.weights},
                         options={**_jsonable(options), **_jsonable(bb_opts)})
     return Detector(net, card)
+
+
+def _check_size(net: nn.Module, builder: Callable, options: dict[str, Any]) -> None:
+    """The boundary check (``models.check_input_size``) of the input size the detector will feed its backbone."""
+    import inspect
+
+    from cnnlab import models
+
+    params = inspect.signature(builder).parameters
+
+    def opt(key: str):
+        if key in options:
+            return options[key]
+        return params[key].default if key in params else None
+
+    for key in ("size", "crop_size", "min_size"):
+        v = opt(key)
+        if v is None:
+            continue
+        h, w = (v, v) if isinstance(v, (int, float)) else tuple(v)
+        if key == "min_size" and opt("max_size") is not None:
+            w = max(int(w), int(opt("max_size")))
+        models.check_input_size(net, (3, int(h), int(w)), what=f"detector {key}={v}")
+        return
 
 
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
