@@ -225,7 +225,7 @@ def create(name: str, *, num_classes: int, backbone: str | nn.Module = "efficien
         classes: class names (default ``"1"``, ``"2"``, ...).
         **options: the method's settings (sizes, anchors, heads; see each builder) and the backbone's:
             ``layers``, ``trainable_layers`` (stages trained, from the deepest; default 3 when pretrained),
-            ``freeze_bn`` (default: when pretrained).
+            ``freeze_bn`` (default: when pretrained), ``channels_last`` (default True: the backbone in NHWC).
 
     Returns:
         A :class:`Detector` in train mode.
@@ -247,7 +247,8 @@ def create(name: str, *, num_classes: int, backbone: str | nn.Module = "efficien
     net_model = _backbone_model(backbone, weights)
     card_b = models.card_of(net_model)
     _check_size(net_model, builder, options)
-    bb_opts = {k: options.pop(k) for k in ("layers", "trainable_layers", "freeze_bn") if k in options}
+    bb_opts = {k: options.pop(k) for k in ("layers", "trainable_layers", "freeze_bn", "channels_last") if k in options}
+    bb_opts.setdefault("channels_last", True)
     pretrained = card_b.weights is not None
     bb_opts.setdefault("freeze_bn", pretrained)
     if "trainable_layers" not in bb_opts or bb_opts["trainable_layers"] is None:
@@ -260,7 +261,8 @@ def create(name: str, *, num_classes: int, backbone: str | nn.Module = "efficien
 
     def make_backbone(*, strides: Sequence[int] | None = None) -> FeatureBackbone:
         return build_backbone(net_model, layers=bb_opts.get("layers"), strides=strides,
-                              trainable_layers=bb_opts["trainable_layers"], freeze_bn=bb_opts["freeze_bn"])
+                              trainable_layers=bb_opts["trainable_layers"], freeze_bn=bb_opts["freeze_bn"],
+                              channels_last=bb_opts["channels_last"])
 
     net = builder(num_classes=num_classes, make_backbone=make_backbone, **options)
     card = DetectorCard(name=name, num_classes=num_classes, classes=names_,
