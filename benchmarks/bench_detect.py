@@ -269,6 +269,7 @@ def main(argv=None) -> int:
     t.add_argument("--threads", type=int, default=1)
     pr = sub.add_parser("proposals", help="selective search of every image of both data sets, cached on disk")
     pr.add_argument("--threads", type=int, default=1)
+    pr.add_argument("--data", choices=list(DATASETS), nargs="*", default=list(DATASETS))
     s = sub.add_parser("speed")
     s.add_argument("--images", type=int, default=8)
     s.add_argument("--threads", type=int, default=1)
@@ -278,7 +279,7 @@ def main(argv=None) -> int:
         train_one(args.detector, args.data, epochs=args.epochs, threads=args.threads)
     elif args.cmd == "proposals":
         torch.set_num_threads(args.threads)
-        for ds in DATASETS:
+        for ds in args.data:
             train, val, test, _ = load(ds)
             print(ds, len(proposals(ds, (train, val, test))), "images' proposals cached", flush=True)
     elif args.cmd == "speed":
