@@ -395,18 +395,16 @@ def predict(model: nn.Module, images: Sequence[Tensor], *, score: float = 0.5, b
     check_int("batch_size", batch_size)
     images = [img if img.shape[0] == 3 else img.expand(3, -1, -1) for img in _as_list(images)]
     images = check_detection_images(images)
+    from cnnlab.models import frozen
+
     dev = model_device(model)
-    was = model.training
-    model.eval()
     out = []
-    try:
+    with frozen(model), torch.no_grad():  # every module's mode and requires_grad come back as they were
         for i in range(0, len(images), batch_size):
             for o in model([img.to(dev) for img in images[i:i + batch_size]]):
                 order = o["scores"].argsort(descending=True)
                 keep = order[o["scores"][order] >= score]
                 out.append({k: v[keep].cpu() for k, v in o.items()})
-    finally:
-        model.train(was)
     return out
 
 

@@ -101,7 +101,7 @@ def _scale(boxes: Tensor, src: Sequence[int], dst: Sequence[int]) -> Tensor:
 def anchors_at(model: nn.Module, image: Tensor, *, point: Sequence[float] | None = None, proposals: int = 20
                ) -> AnchorView:
     """The anchors of a detector's feature maps at one location of ``image`` (default: its centre), and its top
-    ``proposals`` region proposals; the model's mode is restored.
+    ``proposals`` region proposals; the model is left as found (modes, requires_grad).
 
     Faster / Mask R-CNN, RetinaNet: the anchors of each pyramid level at the grid location nearest ``point``
     (every size and aspect ratio), plus the RPN's best proposals (R-CNNs). SSD: the default boxes. YOLO: the cell
@@ -112,15 +112,14 @@ def anchors_at(model: nn.Module, image: Tensor, *, point: Sequence[float] | None
     from cnnlab.detect._api import Detector, check_detection_images
     from cnnlab.detect._rcnn import _RegionDetector
     from cnnlab.detect._yolo import YOLOv1
+    from cnnlab.models import frozen
 
     image = check_detection_images([image])[0]
     net = model.net if isinstance(model, Detector) else model
     dev = next(model.parameters()).device
     h0, w0 = image.shape[-2:]
     px, py = (w0 / 2, h0 / 2) if point is None else (float(point[0]), float(point[1]))
-    was = model.training
-    model.eval()
-    try:
+    with frozen(model), torch.no_grad():  # every module's mode and requires_grad come back as they were
         if isinstance(net, _RegionDetector):
             props = net.proposals(image)[:proposals]
             return AnchorView("selective search", (px, py), [], props.cpu(), len(net.proposals(image)))
@@ -156,8 +155,6 @@ def anchors_at(model: nn.Module, image: Tensor, *, point: Sequence[float] | None
             rpn_boxes, _ = net.rpn(batch, feats)
             props = _scale(rpn_boxes[0][:proposals], size, (h0, w0)).cpu()
         return AnchorView(kind, (px, py), levels, props, len(anchors))
-    finally:
-        model.train(was)
 
 
 def _draw_proposals(ax, img, view: AnchorView, plt) -> None:
