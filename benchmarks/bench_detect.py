@@ -10,6 +10,9 @@ What it measures (issue 14):
   speed            the notes' claim ("Fast R-CNN 25x faster than R-CNN, Faster R-CNN 250x"): inference time per
                    image of R-CNN, Fast R-CNN and Faster R-CNN with the same backbone and input size, on the same
                    images in the same run, with and without selective search; ratios printed.
+  evaluate DET DATA  a run that was stopped before its last epoch (CACHE/runs/DET-DATA): its best-validation
+                   detector (or, before the first validation, its newest training state) evaluated once on the test
+                   split; the JSON says "partial" and how many of the planned epochs were trained.
   table            the fixed-width table of every result JSON, and benchmarks/results/detect.json.
   (no command)     all of the above in turn (hours on a CPU).
 
@@ -168,6 +171,52 @@ def train_one(name: str, ds: str, *, epochs: int | None = None, threads: int = 1
     return doc
 
 
+def _planned_epochs(name: str, ds: str) -> int:
+    ep = RECIPES[name]["epochs"]
+    return ep[ds] if isinstance(ep, dict) else ep[0 if ds == "raccoon" else 1]
+
+
+def evaluate_partial(name: str, ds: str, threads: int = 1) -> dict:
+    """The test-split figures of an interrupted ``train`` run, from what it left in CACHE/runs/NAME-DS."""
+    import csv
+
+    from cnnlab.train import latest_state_dir
+
+    torch.set_num_threads(threads)
+    out = CACHE / "runs" / f"{name}-{ds}"
+    rows = list(csv.DictReader(open(out / "metrics.csv"))) if (out / "metrics.csv").is_file() else []
+    if not rows:
+        raise SystemExit(f"{out} holds no finished epoch")
+    best = out / "best"
+    source = best if (best / "detector.safetensors").is_file() else latest_state_dir(out)
+    evaluated = [r for r in rows if r.get("val_map50")]
+    best_row = max(evaluated, key=lambda r: float(r["val_map50"])) if source == best else None
+    det = detect.load_detector(source)
+    _, _, test, notes = load(ds)
+    if name in ("rcnn", "fast-rcnn"):
+        store = proposals(ds, ())
+        for img, i in zip(test.images, test.ids):
+            det.net.proposals.put(img, store[i])
+    c0, w0 = time.process_time(), time.perf_counter()
+    r = detect.evaluate(det, test)
+    test_cpu, test_wall = time.process_time() - c0, time.perf_counter() - w0
+    doc = {"detector": name, "data": ds, "partial": True, "options": det.card.options,
+           "epochs_planned": _planned_epochs(name, ds), "epochs_run": len(rows),
+           "evaluated_checkpoint": "best validation" if best_row else f"newest training state ({source.name})",
+           "best_epoch": int(best_row["epoch"]) if best_row else None,
+           "best_val_map50": float(best_row["val_map50"]) if best_row else None, "history": rows,
+           "train_cpu_s": None, "train_wall_s": sum(float(r["seconds"]) for r in rows),
+           "test_images": len(test), "test_cpu_ms_per_image": 1000 * test_cpu / len(test),
+           "test_wall_ms_per_image": 1000 * test_wall / len(test), "params": detect.model_params(det),
+           "test": r.summary(), "data_notes": notes, "hardware": hardware()}
+    RESULTS.joinpath("detect").mkdir(parents=True, exist_ok=True)
+    path = RESULTS / "detect" / f"{name}-{ds}.json"
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"{name} on {ds} (partial: {len(rows)} of {doc['epochs_planned']} epochs, {doc['evaluated_checkpoint']}): "
+          f"test mAP@0.5 {r.map50:.3f}, mAP@[.5:.95] {r.map:.3f}, VOC AP {r.voc_map:.3f} -> {path}", flush=True)
+    return doc
+
+
 def speed(n_images: int = 8, threads: int = 1) -> dict:
     """Inference per image of R-CNN, Fast R-CNN, Faster R-CNN: same Lite0 backbone, same images at shorter side
     SIZE, same proposals for the first two; median CPU and wall seconds over the images after one warm-up."""
@@ -234,10 +283,10 @@ def table() -> str:
             path = RESULTS / "detect" / f"{name}-{ds}.json"
             if ds not in RECIPES[name]:
                 if ds != "scenes":
-                    rows.append([name, ds, "n/a: needs instance masks", "", "", "", "", "", ""])
+                    rows.append([name, ds, "n/a: needs instance masks", "", "", "", "", "", "", ""])
                 continue
             if not path.is_file():
-                rows.append([name, ds, "not run", "", "", "", "", "", ""])
+                rows.append([name, ds, "not run", "", "", "", "", "", "", ""])
                 continue
             d = json.loads(path.read_text())
             docs.append(d)
@@ -245,11 +294,14 @@ def table() -> str:
             per = " ".join(f"{k} {v:.2f}" for k, v in t["per_class_ap50"].items()) if ds == "bccd" else ""
             if t.get("mask_map") is not None:
                 per = f"mask AP@0.5 {t['mask_map50']:.3f}, mask AP {t['mask_map']:.3f}"
-            rows.append([name, ds, f"{t['map50']:.3f}", f"{t['map']:.3f}", f"{t['voc_map']:.3f}", per,
-                         f"{d['train_cpu_s'] / 60:.0f}", f"{d['test_cpu_ms_per_image']:.0f}",
-                         f"{d['params'] / 1e6:.2f}M"])
-    text = fmt(["detector", "data", "AP@0.5", "AP@[.5:.95]", "VOC AP", "per-class AP@0.5", "train CPU min",
-                "CPU ms/img", "params"], rows)
+            trained = (f"{d['epochs_run']} of {d['epochs_planned']} (stopped)" if d.get("partial") else
+                       f"{d['epochs_run']}")
+            train_min = (f"{d['train_cpu_s'] / 60:.0f}" if d.get("train_cpu_s") else
+                         f"({d['train_wall_s'] / 60:.0f} wall)")
+            rows.append([name, ds, f"{t['map50']:.3f}", f"{t['map']:.3f}", f"{t['voc_map']:.3f}", per, trained,
+                         train_min, f"{d['test_cpu_ms_per_image']:.0f}", f"{d['params'] / 1e6:.2f}M"])
+    text = fmt(["detector", "data", "AP@0.5", "AP@[.5:.95]", "VOC AP", "per-class AP@0.5", "epochs",
+                "train CPU min", "CPU ms/img", "params"], rows)
     sp = RESULTS / "detect" / "speed.json"
     speed_doc = json.loads(sp.read_text()) if sp.is_file() else None
     if speed_doc:
@@ -270,6 +322,10 @@ def main(argv=None) -> int:
     pr = sub.add_parser("proposals", help="selective search of every image of both data sets, cached on disk")
     pr.add_argument("--threads", type=int, default=1)
     pr.add_argument("--data", choices=list(DATASETS), nargs="*", default=list(DATASETS))
+    ev = sub.add_parser("evaluate", help="test-split figures of an interrupted train run")
+    ev.add_argument("detector", choices=detect.names())
+    ev.add_argument("data", choices=[*DATASETS, "scenes"])
+    ev.add_argument("--threads", type=int, default=1)
     s = sub.add_parser("speed")
     s.add_argument("--images", type=int, default=8)
     s.add_argument("--threads", type=int, default=1)
@@ -282,6 +338,8 @@ def main(argv=None) -> int:
         for ds in args.data:
             train, val, test, _ = load(ds)
             print(ds, len(proposals(ds, (train, val, test))), "images' proposals cached", flush=True)
+    elif args.cmd == "evaluate":
+        evaluate_partial(args.detector, args.data, args.threads)
     elif args.cmd == "speed":
         speed(args.images, args.threads)
     elif args.cmd == "table":
