@@ -180,7 +180,8 @@ def anchors_figure(view: AnchorView, image: Tensor, *, title: str = ""):
 
     plt = pyplot()
     panels = 2 if len(view.proposals) and view.levels else 1
-    fig, axes = plt.subplots(1, panels, figsize=(6.2 * panels, 5.0), squeeze=False)
+    fig, axes = plt.subplots(1, panels, figsize=(4.6 * panels, 4.4), squeeze=False)  # text stays legible when
+    # the figure is shown at half a page's width
     img = image.detach().cpu().clamp(0, 1).permute(1, 2, 0).numpy()
     ax = axes[0, 0]
     if not view.levels:  # selective search: the proposals are the picture
@@ -197,7 +198,7 @@ def anchors_figure(view: AnchorView, image: Tensor, *, title: str = ""):
                 ax.add_patch(Rectangle((b[0], b[1]), b[2] - b[0], b[3] - b[1], fill=False, lw=1.6, ec=colour,
                                        label=f"stride {stride}: {len(boxes)} {view.kind}" if j == 0 else None))
         ax.plot(*view.point, "w+", ms=14, mew=2)
-        ax.legend(fontsize=8, loc="upper right", framealpha=0.8)
+        ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False)
         ax.set_title(f"{view.kind} at one location ({view.total:,} over the image)", fontsize=10)
     else:
         ax.set_title("input", fontsize=10)
