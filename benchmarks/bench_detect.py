@@ -6,14 +6,15 @@ What it measures (issue 14):
                    split, validated on its val split) from the ImageNet EfficientNet-Lite0 only, pick the epoch by
                    validation mAP@0.5, and evaluate once on the test split (raccoon 40, bccd 72 images): COCO mAP@0.5
                    and mAP@[.5:.95] (pycocotools), VOC all-point AP@0.5, per-class AP, training time, inference
-                   ms/image, parameters. Writes benchmarks/results/detect/DET-DATA.json.
+                   ms/image, parameters. Writes CACHE/results/DET-DATA.json.
   speed            the notes' claim ("Fast R-CNN 25x faster than R-CNN, Faster R-CNN 250x"): inference time per
                    image of R-CNN, Fast R-CNN and Faster R-CNN with the same backbone and input size, on the same
                    images in the same run, with and without selective search; ratios printed.
   evaluate DET DATA  a run that was stopped before its last epoch (CACHE/runs/DET-DATA): its best-validation
                    detector (or, before the first validation, its newest training state) evaluated once on the test
                    split; the JSON says "partial" and how many of the planned epochs were trained.
-  table            the fixed-width table of every result JSON, and benchmarks/results/detect.json.
+  table            the fixed-width table of every run JSON, and benchmarks/results/bench_detect.json (the summary
+                   that benchmarks/make_results.py renders into benchmarks/RESULTS.md).
   (no command)     all of the above in turn (hours on a CPU).
 
 Times: the CPU seconds of this process (``time.process_time``, one thread) beside the wall seconds: on a shared
@@ -46,8 +47,9 @@ if not SHARED.is_dir():
     SHARED = Path("/work/shared/data")
 DATASETS = {"raccoon": f"voc:{SHARED / 'raccoon'}", "bccd": f"voc:{SHARED / 'bccd' / 'BCCD'}"}
 SCENES = {"train": 300, "val": 60, "test": 100, "size": 128}  # generated scenes with masks: Mask R-CNN's data
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(__file__).resolve().parent / "results"  # bench_detect.json: the summary that RESULTS.md renders
 CACHE = Path(os.environ.get("CNNLAB_BENCH_CACHE", "/tmp/cnnlab-bench-cache"))
+RUNS = CACHE / "results"  # one JSON per run (with its epoch history) and speed.json; `table` gathers them
 SS_MAX_SIDE = 300  # selective search on images resized to this longer side (the detectors' default is 500): CPU
 
 SIZE = 320  # the shorter side (two-stage, RetinaNet) or the square side (SSD, YOLO): CPU minutes, not hours
@@ -80,6 +82,20 @@ def hardware() -> dict:
     return {"machine": platform.machine(), "cpus": os.cpu_count(), "torch": torch.__version__,
             "threads": torch.get_num_threads(), "load_average": os.getloadavg(),
             "gpu": "not measured: no GPU lent to this task"}
+
+
+SUMMARY_METRICS = ("map", "map50", "map75", "voc_map", "voc_map11", "per_class_ap50", "mask_map", "mask_map50")
+
+
+def machine(load_average=None) -> dict:
+    """The machine in make_results.py's format (``load_average``: the one recorded with the runs)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": None, "torch": torch.__version__, "threads": 1,
+            "load_average": list(load_average or os.getloadavg())}
 
 
 def load(ds: str):
@@ -162,8 +178,8 @@ def train_one(name: str, ds: str, *, epochs: int | None = None, threads: int = 1
            "train_cpu_s": train_cpu, "train_wall_s": train_wall, "test_cpu_ms_per_image": 1000 * test_cpu / len(test),
            "test_wall_ms_per_image": 1000 * test_wall / len(test), "params": detect.model_params(det),
            "test": r.summary(), "data_notes": notes, "hardware": hardware()}
-    RESULTS.joinpath("detect").mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "detect" / f"{name}-{ds}.json"
+    RUNS.mkdir(parents=True, exist_ok=True)
+    path = RUNS / f"{name}-{ds}.json"
     path.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"{name} on {ds}: test mAP@0.5 {r.map50:.3f}, mAP@[.5:.95] {r.map:.3f}, VOC AP {r.voc_map:.3f}; "
           f"best val mAP@0.5 {hist.best_metric} at epoch {hist.best_epoch}; train {train_cpu:.0f} CPU s "
@@ -209,8 +225,8 @@ def evaluate_partial(name: str, ds: str, threads: int = 1) -> dict:
            "test_images": len(test), "test_cpu_ms_per_image": 1000 * test_cpu / len(test),
            "test_wall_ms_per_image": 1000 * test_wall / len(test), "params": detect.model_params(det),
            "test": r.summary(), "data_notes": notes, "hardware": hardware()}
-    RESULTS.joinpath("detect").mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "detect" / f"{name}-{ds}.json"
+    RUNS.mkdir(parents=True, exist_ok=True)
+    path = RUNS / f"{name}-{ds}.json"
     path.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"{name} on {ds} (partial: {len(rows)} of {doc['epochs_planned']} epochs, {doc['evaluated_checkpoint']}): "
           f"test mAP@0.5 {r.map50:.3f}, mAP@[.5:.95] {r.map:.3f}, VOC AP {r.voc_map:.3f} -> {path}", flush=True)
@@ -269,8 +285,8 @@ def speed(n_images: int = 8, threads: int = 1) -> dict:
     out["hardware"] = hardware()
     for k, v in out["ratios"].items():
         print(f"{k}: {v:.1f}x (the notes: 25x for Fast R-CNN, 250x for Faster R-CNN)")
-    RESULTS.joinpath("detect").mkdir(parents=True, exist_ok=True)
-    (RESULTS / "detect" / "speed.json").write_text(json.dumps(out, indent=2) + "\n")
+    RUNS.mkdir(parents=True, exist_ok=True)
+    (RUNS / "speed.json").write_text(json.dumps(out, indent=2) + "\n")
     return out
 
 
@@ -280,7 +296,7 @@ def table() -> str:
     rows, docs = [], []
     for name in detect.names():
         for ds in (*DATASETS, "scenes"):
-            path = RESULTS / "detect" / f"{name}-{ds}.json"
+            path = RUNS / f"{name}-{ds}.json"
             if ds not in RECIPES[name]:
                 if ds != "scenes":
                     rows.append([name, ds, "n/a: needs instance masks", "", "", "", "", "", "", ""])
@@ -302,11 +318,20 @@ def table() -> str:
                          train_min, f"{d['test_cpu_ms_per_image']:.0f}", f"{d['params'] / 1e6:.2f}M"])
     text = fmt(["detector", "data", "AP@0.5", "AP@[.5:.95]", "VOC AP", "per-class AP@0.5", "epochs",
                 "train CPU min", "CPU ms/img", "params"], rows)
-    sp = RESULTS / "detect" / "speed.json"
+    sp = RUNS / "speed.json"
     speed_doc = json.loads(sp.read_text()) if sp.is_file() else None
     if speed_doc:
         text += "\n" + "\n".join(f"{k}: {v:.1f}x" for k, v in speed_doc["ratios"].items())
-    (RESULTS / "detect.json").write_text(json.dumps({"runs": docs, "speed": speed_doc}, indent=2) + "\n")
+    keep = ("detector", "data", "partial", "epochs_planned", "epochs_run", "evaluated_checkpoint", "best_epoch",
+            "best_val_map50", "train_images", "test_images", "train_cpu_s", "train_wall_s", "test_cpu_ms_per_image",
+            "params", "options", "data_notes")
+    summary = {"runs": [{**{k: d.get(k) for k in keep}, "test": {k: v for k, v in d["test"].items()
+                                                                   if k in SUMMARY_METRICS}} for d in docs],
+               "speed": speed_doc and {k: speed_doc[k] for k in ("images", "size", "rows", "selective_search",
+                                                                  "ratios")},
+               "machine": machine(docs[0]["hardware"]["load_average"] if docs else None)}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "bench_detect.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(text)
     return text
 
