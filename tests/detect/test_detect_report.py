@@ -13,6 +13,7 @@ def test_detection_section_renders_boxes_ap_anchors_and_proposals(monkeypatch, t
     monkeypatch.setattr(sec, "TRAIN", 8)  # the layout, not the training budget: the demo itself runs the full one
     monkeypatch.setattr(sec, "TEST", 4)
     monkeypatch.setattr(sec, "EPOCHS", 1)
+    monkeypatch.setattr(sec, "_DONE", {})
     threads = torch.get_num_threads()
     ctx = DemoContext(model=torch.nn.Identity(), model_name="none", images={}, out_dir=tmp_path)
     s = sec.detection_section(ctx)
@@ -24,3 +25,5 @@ def test_detection_section_renders_boxes_ap_anchors_and_proposals(monkeypatch, t
     assert s.body.count("data:image/png;base64,") == 2 * 4 + 3  # truth + detections per image, PR, anchors, SS
     assert re.search(r"(\d+) regions on the sample photo", s.body)
     assert torch.get_num_threads() == threads
+    again = DemoContext(model=torch.nn.Identity(), model_name="other", images={}, out_dir=tmp_path)
+    assert sec.detection_section(again) is s and again.cache["detection"] == ctx.cache["detection"]  # once a process

@@ -12,6 +12,9 @@ from cnnlab.report._html import Section, escape, figure_to_data_uri, image_to_da
 
 SIZE, TRAIN, TEST, EPOCHS = 128, 80, 24, 3
 CLASSES = [0, 1]  # digits 0 and 1
+# The section does not depend on the demo's model (its detector, data and seeds are fixed): computed once per
+# process, so a program (or a test) that renders several reports trains the detector once.
+_DONE: dict[str, object] = {}
 OPTIONS = {"min_size": SIZE, "max_size": SIZE, "anchor_sizes": [16, 32, 64, 128], "fpn_channels": 64,
            "representation": 128, "sampling_ratio": 1, "trainable_layers": 2}
 
@@ -40,6 +43,15 @@ def _pictures(det, test, n: int = 4) -> str:
 
 @register_section("detection", order=75)
 def detection_section(ctx: DemoContext) -> Section:
+    key = f"{SIZE}-{TRAIN}-{TEST}-{EPOCHS}"
+    if key not in _DONE:
+        _DONE[key] = _build()
+    section, summary = _DONE[key]
+    ctx.cache["detection"] = dict(summary)
+    return section
+
+
+def _build() -> tuple[Section, dict]:
     import torch
 
     from cnnlab import data, detect
@@ -68,7 +80,7 @@ def detection_section(ctx: DemoContext) -> Section:
                                                                             len(ss)), photo))
     finally:
         torch.set_num_threads(old)
-    ctx.cache["detection"] = {"map50": r.map50, "map": r.map, "voc_map": r.voc_map, "train_seconds": train_s}
+    summary = {"map50": r.map50, "map": r.map, "voc_map": r.voc_map, "train_seconds": train_s}
     losses = [k for k in hist.rows[-1] if k.startswith("loss_")]
     rows = "".join("<tr><td>" + str(row["epoch"]) + "</td>" + "".join(f'<td class="num">{row[k]:.3f}</td>'
                                                                      for k in losses) + "</tr>" for row in hist.rows)
@@ -104,4 +116,4 @@ def detection_section(ctx: DemoContext) -> Section:
         f"<code>docs/detect.md</code>, <code>benchmarks/README.md</code>. Section time {time.perf_counter() - t0:.1f} "
         "s.</p>"
     )
-    return Section("Object detection", body)
+    return Section("Object detection", body), summary
