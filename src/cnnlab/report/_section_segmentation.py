@@ -4,6 +4,7 @@ convolution), and segments and boxes from the demo classifier's gradients refine
 
 from __future__ import annotations
 
+import functools
 import time
 
 from cnnlab.report._demo import DemoContext, register_section
@@ -16,6 +17,9 @@ def _pct(v: float) -> str:
     return "-" if v != v else f"{100 * v:.1f}%"
 
 
+# The training and upsampling parts do not depend on the demo's model (their data, network and seeds are fixed):
+# computed once per process, so a program (or a test) that renders several reports trains the U-Net once.
+@functools.cache
 def _train_part(threads: int) -> tuple[str, float]:
     import torch
 
@@ -62,6 +66,7 @@ def _train_part(threads: int) -> tuple[str, float]:
     return html, seconds
 
 
+@functools.cache
 def _upsampling_part() -> str:
     from cnnlab import data, segment
 
