@@ -171,7 +171,7 @@ class ModelStore:
                 n = card.get("kwargs", {}).get("num_classes")
                 found[RUN_PREFIX + run_id] = ModelEntry(
                     RUN_PREFIX + run_id, "run", f"{RUN_PREFIX}{run_id} (segmenter {card['name']}, {n} classes)", True,
-                    card["name"], list(card["input_size"]), n, "segmenter", here)
+                    card["name"], list(card["input_size"]), n, "segmenter", path=here)
                 continue
             classes = card.get("classes")
             n = len(classes) if classes else card.get("kwargs", {}).get("num_classes")
@@ -181,7 +181,7 @@ class ModelStore:
                 continue  # a checkpoint of a model this version does not know
             found[RUN_PREFIX + run_id] = ModelEntry(
                 RUN_PREFIX + run_id, "run", f"{RUN_PREFIX}{run_id} ({card['name']}, {n} classes)", True, family,
-                list(card["input_size"]), n, here)
+                list(card["input_size"]), n, path=here)
         with self._lock:
             self._runs = found
         return found
@@ -298,4 +298,4 @@ def _detector_entry(here: Path, name: str) -> ModelEntry | None:
         arch = str(card["name"])
     except (ValueError, OSError, KeyError, TypeError):
         return None
-    return ModelEntry(name, "run", f"{name} (detector {arch}, {n} classes)", True, arch, None, n, "detector", here)
+    return ModelEntry(name, "run", f"{name} (detector {arch}, {n} classes)", True, arch, None, n, "detector", path=here)

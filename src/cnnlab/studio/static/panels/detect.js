@@ -50,7 +50,7 @@
   function render(res) {
     $("#detect-picture").src = res.picture;
     const n = res.detections.length;
-    const per = Object.entries(res.counts).map(([k, v]) => `${v} ${k}`).join(", ");
+    const per = Object.entries(res.counts).map(([k, v]) => `${k}: ${v}`).join(", ");
     $("#detect-caption").textContent = `${res.model} (${res.arch}): ${n} detection${n === 1 ? "" : "s"} ` +
       `with score ≥ ${res.score.toFixed(2)}` + (per ? ` (${per})` : "");
     const head = el("tr", {}, el("th", {}, "class"), el("th", {}, "score"), el("th", {}, "box (x1, y1, x2, y2)"));
