@@ -27,7 +27,7 @@ from cnnlab.explain._core import (
     target_scores,
     upsample,
 )
-from cnnlab.explain._deepdream import DeepDreamConfig, deepdream
+from cnnlab.explain._deepdream import DeepDreamConfig, deepdream, deepdream_layer
 from cnnlab.explain._embed import Embedding, embed, penultimate_features, project
 from cnnlab.explain._features import (
     TopPatches,
@@ -57,6 +57,7 @@ __all__ = [
     "cascading_randomization",
     "deconvnet",
     "deepdream",
+    "deepdream_layer",
     "embed",
     "explain",
     "explain_images",

@@ -51,7 +51,7 @@ class DeepDreamConfig:
         check_int("jitter", self.jitter, 0)
 
 
-def _default_layer(model: nn.Module) -> str:
+def deepdream_layer(model: nn.Module) -> str:
     """The middle recorded feature map (mid-level layers dream of textures and object parts; the original used
     Inception's mixed4c)."""
     from cnnlab.models import ModelCard, feature_info, last_conv_name
@@ -97,7 +97,7 @@ def deepdream(model: nn.Module, inputs: Tensor, *, layer: nn.Module | str | None
     check_images(x0, "inputs")
     if channel is not None:
         check_int("channel", channel, 0)
-    name = layer if layer is not None else _default_layer(model)
+    name = layer if layer is not None else deepdream_layer(model)
     mod = resolve_layer(model, name)
     h, w = x0.shape[-2:]
     sizes = [(max(1, round(h / cfg.octave_scale ** k)), max(1, round(w / cfg.octave_scale ** k)))
