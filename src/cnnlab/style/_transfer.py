@@ -29,8 +29,8 @@ from cnnlab.style._color import combine_luminance, luminance, match_luminance
 from cnnlab.style._features import check_layers, feature_taps
 from cnnlab.style._losses import content_loss, gram_matrix, smooth, style_loss, tv_loss
 
-# weight of the soft penalty that keeps L-BFGS's unconstrained pixels in [0, 1] (Adam projects instead)
-RANGE_WEIGHT = 1e3
+# per model family, the stem layers added to the default style layers (low-level statistics: colour, edges)
+STEM_LAYERS = {"efficientnet": ("_bn0",)}
 
 
 @dataclass
@@ -150,16 +150,31 @@ class StyleResult:
 
 
 def default_layers(model: nn.Module) -> tuple[list[str], list[str]]:
-    """``(content_layers, style_layers)`` from the feature maps the model's card records: the style layers are
-    every recorded map but the last (the deepest is the classifier's input: object identity, no texture); the
-    content layer is the map of stride 8 (VGG's ``conv4_2`` has stride 8), else the middle one."""
-    feats = models.feature_info(model) if isinstance(getattr(model, "cnnlab", None), models.ModelCard) else []
+    """``(content_layers, style_layers)`` from the feature maps the model's card records.
+
+    Style layers: the normalisation layer (every cnnlab model's first layer: its Gram matrix holds the pixels'
+    colour moments), the family's stem (:data:`STEM_LAYERS`) and every recorded feature map but the last (the
+    deepest is the classifier's input: object identity, little texture). Content layer: the map of stride 8
+    (VGG's ``conv4_2`` has stride 8), else the middle one.
+    """
+    card = getattr(model, "cnnlab", None)
+    feats = models.feature_info(model) if isinstance(card, models.ModelCard) else []
     if not feats:
         raise ValueError("this model records no feature maps: name content_layers and style_layers")
-    style = [f.module for f in (feats[:-1] if len(feats) > 2 else feats)]
+    family = models.info(card.name)["family"] if card.name in models.MODELS else None
+    shallow = [n for n in ("normalize", *STEM_LAYERS.get(family, ())) if _has_module(model, n)]
+    style = shallow + [f.module for f in (feats[:-1] if len(feats) > 2 else feats)]
     by_stride = [f.module for f in feats if f.stride == 8]
     content = by_stride[-1] if by_stride else feats[len(feats) // 2].module
     return [content], style
+
+
+def _has_module(model: nn.Module, name: str) -> bool:
+    try:
+        model.get_submodule(name)
+    except AttributeError:
+        return False
+    return True
 
 
 def resolve_model(model: nn.Module | str) -> nn.Module:
@@ -197,11 +212,15 @@ def as_rgb(img: Any, name: str) -> Tensor:
     return img
 
 
+def _fit_size(hw: tuple[int, int], longer: int) -> tuple[int, int]:
+    """``(h, w)`` scaled so that the longer side is ``longer`` pixels."""
+    s = longer / max(hw)
+    return max(1, round(hw[0] * s)), max(1, round(hw[1] * s))
+
+
 def _fit(img: Tensor, longer: int) -> Tensor:
     """``Tensor[C, H, W]`` resized (antialiased bicubic) so that its longer side is ``longer`` pixels."""
-    h, w = img.shape[-2:]
-    s = longer / max(h, w)
-    return _resize(img, (max(1, round(h * s)), max(1, round(w * s))))
+    return _resize(img, _fit_size(tuple(img.shape[-2:]), longer))
 
 
 def _resize(img: Tensor, hw: tuple[int, int]) -> Tensor:
@@ -272,10 +291,7 @@ class _Objective:
         c = torch.stack(c_terms).mean() if c_terms else zero
         s = torch.stack(s_terms).mean() if s_terms else zero
         tv = tv_loss(x) if cfg.tv_weight else zero
-        outside = (F.relu(-x).pow(2) + F.relu(x - 1).pow(2)).mean()
         total = cfg.alpha * c + cfg.beta * s + cfg.tv_weight * tv
-        if cfg.optimizer == "lbfgs":
-            total = total + RANGE_WEIGHT * outside
         return {"total": total, "content": c, "style": s, "tv": tv}
 
 
@@ -286,12 +302,12 @@ def _check_map_sizes(model: nn.Module, run: Callable, hw: tuple[int, int], layer
         feats = run(torch.full((1, 3, *hw), 0.5, device=dev))
     strides = {f.module: f.stride for f in (models.feature_info(model) if isinstance(
         getattr(model, "cnnlab", None), models.ModelCard) else [])}
-    for n in layers:
-        for f in feats[n]:
-            if min(f.shape[-2:]) < 2:
-                need = f" (at least {2 * strides[n]} px)" if n in strides else ""
-                raise ValueError(f"{what} {hw[0]}x{hw[1]} is too small for layer {n!r}: its feature map would be "
-                                 f"{f.shape[-2]}x{f.shape[-1]}; use a larger size{need} or shallower layers")
+    small = [(strides.get(n, 0), n, f.shape[-2:]) for n in layers for f in feats[n] if min(f.shape[-2:]) < 2]
+    if small:
+        stride, n, shape = max(small, key=lambda t: t[0])  # the deepest: the size it needs covers the others
+        need = f" (at least {2 * stride} px)" if stride else ""
+        raise ValueError(f"{what} is too small for layer {n!r}: its feature map would be {shape[0]}x{shape[1]}; "
+                         f"use a larger size{need} or shallower layers")
 
 
 def stylize(content: Tensor | None, style: Tensor | Sequence[Tensor], *, model: nn.Module | str = "efficientnet_lite0",
@@ -335,21 +351,19 @@ def stylize(content: Tensor | None, style: Tensor | Sequence[Tensor], *, model: 
     with models.frozen(net), feature_taps(net, c_layers + [n for n in s_layers if n not in c_layers]) as run:
         for level, (size, n_steps) in enumerate(zip(sizes, steps)):
             if photo is not None:
-                target = _fit(photo, size).to(dev)
-                hw = tuple(target.shape[-2:])
+                hw = _fit_size(tuple(photo.shape[-2:]), size)
             else:
-                th, tw = texture_size if level == len(sizes) - 1 else _scaled(texture_size, size / sizes[-1])
-                hw, target = (th, tw), None
-            what = f"size {size}"
-            models.check_input_size(net, (3, *hw), what=what)
-            style_imgs = []
-            for s in styles:
-                s_l = _fit(s, max(8, round(cfg.style_scale * max(hw)))).to(dev)
-                models.check_input_size(net, (3, *s_l.shape[-2:]), what=f"style size {max(s_l.shape[-2:])}")
-                style_imgs.append(s_l)
+                hw = texture_size if level == len(sizes) - 1 else _scaled(texture_size, size / sizes[-1])
+            what = f"size {size} ({hw[0]}x{hw[1]})"
+            models.check_input_size(net, (3, *hw), what=what)  # before any resize: a huge size fails here
+            style_hws = [_fit_size(tuple(s.shape[-2:]), max(8, round(cfg.style_scale * max(hw)))) for s in styles]
+            for s_hw in style_hws:
+                models.check_input_size(net, (3, *s_hw), what=f"style size {s_hw[0]}x{s_hw[1]}")
             _check_map_sizes(net, run, hw, c_layers + s_layers, what)
-            for s_l in style_imgs:
-                _check_map_sizes(net, run, tuple(s_l.shape[-2:]), s_layers, f"style size {max(s_l.shape[-2:])}")
+            for s_hw in style_hws:
+                _check_map_sizes(net, run, s_hw, s_layers, f"style size {s_hw[0]}x{s_hw[1]}")
+            target = _resize(photo, hw).to(dev) if photo is not None else None
+            style_imgs = [_resize(s, s_hw).to(dev) for s, s_hw in zip(styles, style_hws)]
             if cfg.preserve_color:
                 luma_c = luminance(target) if target is not None else None
                 style_imgs = [(match_luminance(luminance(s), luma_c) if luma_c is not None else luminance(s))
@@ -408,6 +422,8 @@ def _optimise(objective: _Objective, x: Tensor, cfg: TransferConfig, n_steps: in
     last: dict[str, float] = {}
 
     def closure() -> Tensor:
+        with torch.no_grad():  # keep the pixels in [0, 1] (the PyTorch tutorial's projection; Adam's too)
+            x.clamp_(0, 1)
         opt.zero_grad(set_to_none=True)
         with torch.enable_grad():
             terms = losses()
@@ -424,8 +440,6 @@ def _optimise(objective: _Objective, x: Tensor, cfg: TransferConfig, n_steps: in
         else:
             closure()
             opt.step()
-            with torch.no_grad():
-                x.clamp_(0, 1)
         if not math.isfinite(last.get("total", 0.0)):
             raise FloatingPointError(f"the loss became {last['total']} at step {i + 1}; lower beta or lr")
         history.append(dict(last))
