@@ -113,6 +113,12 @@ def deepdream(model: nn.Module, inputs: Tensor, *, layer: nn.Module | str | None
     detail = torch.zeros_like(_resize(base, sizes[0]))
     with model_state(model) as handles:
         handles.append(capture_layer(mod, store, grad=False))
+        with torch.no_grad():  # a pyramid too deep for the layer: its smallest octave gives a map under 2 x 2
+            model(_resize(base[:1], sizes[0]))
+        act = store.get("act")
+        if act is not None and act.dim() == 4 and min(act.shape[-2:]) < 2:
+            raise ValueError(f"{what} is {sizes[0][0]}x{sizes[0][1]} px, too small for layer {name!r} (a "
+                             f"{act.shape[-2]}x{act.shape[-1]} map); use fewer octaves or a smaller octave_scale")
         for size in sizes:
             octave = _resize(base, size)
             x = (octave + _resize(detail, size)).clamp(0, 1)
