@@ -56,6 +56,10 @@ class TransferConfig:
             put back.
         smoothing: ``None`` or ``"softmax"``: activation smoothing before every loss (:func:`smooth`).
         temperature: the softmax temperature of the smoothing.
+        layer_norm: ``"gatys"`` (every style layer's loss as Gatys et al.: deep, wide layers weigh more) or
+            ``"relative"`` (each layer's loss divided by its target's, so every layer weighs the same).
+        margin: the image is optimised with this many reflected pixels on every side, cropped at the end: with
+            TensorFlow's SAME padding the first rows and columns feed fewer outputs and otherwise turn to noise.
         snapshot_every: pass the current image to ``progress`` every this many steps (0: never).
         seed: random seed of the noise initialisation (when no ``generator`` is given).
     """
@@ -63,8 +67,8 @@ class TransferConfig:
     content_layers: tuple[str, ...] | None = None
     style_layers: tuple[str, ...] | None = None
     alpha: float = 1.0
-    beta: float = 1e4
-    tv_weight: float = 1.0
+    beta: float = 1e3
+    tv_weight: float = 10.0
     optimizer: str = "lbfgs"
     steps: int | tuple[int, ...] = 300
     lr: float | None = None
@@ -75,6 +79,7 @@ class TransferConfig:
     smoothing: str | None = None
     temperature: float = 1.0
     layer_norm: str = "gatys"
+    margin: int = 8
     snapshot_every: int = 0
     seed: int = 0
 
@@ -95,6 +100,7 @@ class TransferConfig:
         check_choice("layer_norm", self.layer_norm, ("gatys", "relative"))
         check_number("style_scale", self.style_scale, minimum=0.05, maximum=8)
         check_int("snapshot_every", self.snapshot_every, 0)
+        check_int("margin", self.margin, 0)
         if self.lr is not None:
             check_number("lr", self.lr, minimum=0, open_min=True)
         sizes = self.sizes()
@@ -355,7 +361,8 @@ def stylize(content: Tensor | None, style: Tensor | Sequence[Tensor], *, model: 
             else:
                 hw = texture_size if level == len(sizes) - 1 else _scaled(texture_size, size / sizes[-1])
             what = f"size {size} ({hw[0]}x{hw[1]})"
-            models.check_input_size(net, (3, *hw), what=what)  # before any resize: a huge size fails here
+            padded = (hw[0] + 2 * cfg.margin, hw[1] + 2 * cfg.margin)
+            models.check_input_size(net, (3, *padded), what=what)  # before any resize: a huge size fails here
             style_hws = [_fit_size(tuple(s.shape[-2:]), max(8, round(cfg.style_scale * max(hw)))) for s in styles]
             for s_hw in style_hws:
                 models.check_input_size(net, (3, *s_hw), what=f"style size {s_hw[0]}x{s_hw[1]}")
@@ -369,11 +376,13 @@ def stylize(content: Tensor | None, style: Tensor | Sequence[Tensor], *, model: 
                 style_imgs = [(match_luminance(luminance(s), luma_c) if luma_c is not None else luminance(s))
                               .expand(3, -1, -1) for s in style_imgs]
                 target = luma_c.expand(3, -1, -1) if luma_c is not None else None
-            objective = _Objective(run, c_layers, s_layers, cfg)
-            objective.set_targets(target, style_imgs, weights)
             x = _initial(x, cfg, target, style_imgs[0], hw, gen, dev)
-            x, cancelled = _optimise(objective, x, cfg, n_steps, level, len(sizes), hw, done, total_steps,
-                                     history, progress, stop, photo, out_device)
+            m = min(cfg.margin, hw[0] - 1, hw[1] - 1)
+            objective = _Objective(run, c_layers, s_layers, cfg)
+            objective.set_targets(_pad(target, m) if target is not None else None, style_imgs, weights)
+            x, cancelled = _optimise(objective, _pad(x, m), cfg, n_steps, level, len(sizes), hw, done, total_steps,
+                                     history, progress, stop, photo, out_device, m)
+            x = _crop(x, m)
             done += n_steps
             if cancelled:
                 break
@@ -381,6 +390,19 @@ def stylize(content: Tensor | None, style: Tensor | Sequence[Tensor], *, model: 
     image = _finish(x, cfg, photo, content_luma)
     return StyleResult(image=image.to(out_device), history=history, cancelled=cancelled,
                        seconds=time.perf_counter() - t0, config=cfg, content_layers=c_layers, style_layers=s_layers)
+
+
+def _pad(img: Tensor, m: int) -> Tensor:
+    """Reflect-pad ``Tensor[C, H, W]`` or ``[N, C, H, W]`` by ``m`` pixels on every side."""
+    if not m:
+        return img
+    batch = img[None] if img.dim() == 3 else img
+    out = F.pad(batch, (m, m, m, m), mode="reflect")
+    return out[0] if img.dim() == 3 else out
+
+
+def _crop(img: Tensor, m: int) -> Tensor:
+    return img[..., m:img.shape[-2] - m, m:img.shape[-1] - m] if m else img
 
 
 def _scaled(hw: tuple[int, int], s: float) -> tuple[int, int]:
@@ -405,7 +427,7 @@ def _initial(prev: Tensor | None, cfg: TransferConfig, target: Tensor | None, st
 def _optimise(objective: _Objective, x: Tensor, cfg: TransferConfig, n_steps: int, level: int, levels: int,
               hw: tuple[int, int], done: int, total: int, history: list[dict[str, float]],
               progress: Callable[[StyleProgress], None] | None, stop: Callable[[], bool], photo: Tensor | None,
-              out_device: torch.device) -> tuple[Tensor, bool]:
+              out_device: torch.device, margin: int) -> tuple[Tensor, bool]:
     x = x.detach().clone().requires_grad_(True)
     expand = cfg.preserve_color
 
@@ -445,7 +467,7 @@ def _optimise(objective: _Objective, x: Tensor, cfg: TransferConfig, n_steps: in
         history.append(dict(last))
         if progress is not None:
             snap = cfg.snapshot_every and ((i + 1) % cfg.snapshot_every == 0) or i + 1 == n_steps
-            img = _finish(x.detach(), cfg, photo, None).to(out_device) if snap else None
+            img = _finish(_crop(x.detach(), margin), cfg, photo, None).to(out_device) if snap else None
             progress(StyleProgress(step=done + i + 1, total=total, level=level, levels=levels, size=hw,
                                    losses=dict(last), image=img))
     return x.detach(), False
