@@ -275,7 +275,7 @@ def page(q: list[dict], v: dict, sp: list[dict], sb: dict | None, meta: dict, ou
                 for r in q for n in names]
         lines += [markdown_table(["pair", "output", "style distance, Lite2", "style distance, random VGG-16",
                                   "SSIM to content"], rows), ""]
-        lines += [f"Goal (at least as close in style on both judges, SSIM within 0.05, for 4 of 5 pairs): "
+        lines += ["Goal (at least as close in style on both judges, SSIM within 0.05, for 4 of 5 pairs): "
                   + "; ".join(f"{k}: {x['pairs_met']} of {x['of']}" for k, x in v["variants"].items())
                   + f" -> {'met' if v['goal_met'] else 'not met'} by {v['best']}.", ""]
         for r in q:

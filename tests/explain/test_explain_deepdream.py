@@ -78,5 +78,6 @@ def test_bad_settings_are_one_line_errors(kw, message):
 
 
 def test_octaves_too_small_for_the_network(lite0):
-    with pytest.raises(ValueError, match=r"the smallest octave \(12 octaves of scale 2\) is 1x1 px, too small for layer '_blocks\.10'"):
+    msg = r"the smallest octave \(12 octaves of scale 2\) is 1x1 px, too small for layer '_blocks\.10'"
+    with pytest.raises(ValueError, match=msg):
         explain.deepdream(lite0, torch.rand(3, 224, 224), octaves=12, octave_scale=2.0, steps=1)
