@@ -55,11 +55,21 @@ PAIRS = [("tubingen", "starry_night", "tubingen_starry"), ("tubingen", "the_scre
 VGG_LAYERS = ["features.1", "features.6", "features.11", "features.18", "features.25"]  # relu1_1 ... relu5_1
 
 
+# post-activation maps of Lite0 (the ReLU6 of the first block of each downsampling stage: after its expansion and
+# after its depthwise convolution), the kind of features Wang et al. smooth (ResNet's post-ReLU block outputs)
+RELU6_LAYERS = {"style_layers": ("_blocks.1.act", "_blocks.3.act", "_blocks.5.act", "_blocks.11.act"),
+                "content_layers": ("_blocks.5.act",)}
+
+
 def variants(size: int, steps: tuple[int, int]) -> dict[str, dict]:
-    """cnnlab's settings: coarse-to-fine from half size, the defaults otherwise; smoothing on the same layers."""
+    """cnnlab's settings: coarse-to-fine from half size. "plain": the defaults (block outputs); "ReLU6": the
+    post-activation maps; "smoothed": the same with Wang et al.'s softmax smoothing (the plain-vs-smoothed pair on
+    equal layers isolates the smoothing; on the default block outputs, which are linear and heavy-tailed, the
+    softmax concentrates on a few peaks and the optimisation falls apart, see docs/style.md)."""
     c2f = {"size": (size // 2, size), "steps": steps}
     return {"cnnlab plain": dict(c2f),
-            "cnnlab smoothed": dict(c2f, smoothing="softmax", temperature=8.0, alpha=1e3)}
+            "cnnlab ReLU6": dict(c2f, **RELU6_LAYERS),
+            "cnnlab smoothed": dict(c2f, smoothing="softmax", **RELU6_LAYERS)}
 
 
 def fit(img: torch.Tensor, longer: int) -> torch.Tensor:

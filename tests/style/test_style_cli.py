@@ -35,14 +35,26 @@ def test_texture_and_deepdream_commands(tmp_path, capsys):
 
 
 def test_shape_bias_command_json_and_plot(tmp_path, capsys):
+    """A cue-conflict folder of its own (one image per class, no silhouettes) and the paper's raw data."""
+    import shutil
+    from pathlib import Path
+
+    from cnnlab import style
+
+    for c in style.CATEGORIES:
+        src = next((Path(STIMULI) / "stimuli" / "style-transfer-preprocessed-512" / c).iterdir())
+        (tmp_path / "cue" / c).mkdir(parents=True)
+        shutil.copy(src, tmp_path / "cue" / c / src.name)
     plot = tmp_path / "sb.png"
-    assert main(["shape-bias", "efficientnet_lite0", "--stimuli", STIMULI, "--max-per-class", "1", "--json",
-                 "--out", str(plot)]) == 0
+    assert main(["shape-bias", "efficientnet_lite0", "--stimuli", str(tmp_path / "cue"), "--raw-data",
+                 f"{STIMULI}/raw-data", "--json", "--out", str(plot)]) == 0
     doc = json.loads(capsys.readouterr().out)
     names = [d["name"] for d in doc]
     assert names == ["efficientnet_lite0", "AlexNet", "GoogLeNet", "VGG-16", "ResNet-50", "humans"]
-    assert doc[0]["silhouette_accuracy"] is not None and round(100 * doc[-1]["shape_bias"], 1) == 95.9
+    assert doc[0]["silhouette_accuracy"] is None and round(100 * doc[-1]["shape_bias"], 1) == 95.9
     assert plot.stat().st_size > 10_000
+    assert main(["shape-bias", "efficientnet_lite0", "--stimuli", str(tmp_path / "cue")]) == 0
+    assert "efficientnet_lite0" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv, message", [

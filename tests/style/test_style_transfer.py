@@ -205,3 +205,27 @@ def test_a_grey_model_is_refused():
     net = models.create("resnet_small", widths=(4, 8, 8))  # 1-channel input
     with pytest.raises(ValueError, match="needs a model that takes RGB images"):
         style.transfer(torch.rand(3, 28, 28), torch.rand(3, 28, 28), model=net, steps=1, size=28)
+
+
+def test_the_fast_copy_folds_batch_norm_and_leaves_the_model_alone(lite0):
+    from cnnlab.style._fuse import fast_copy
+
+    params = {k: v.clone() for k, v in lite0.state_dict().items()}
+    probe = torch.rand(1, 3, 64, 64)
+    layers = ["_bn0", "_blocks.4", "_blocks.10"]
+    fast = fast_copy(lite0, layers, probe)
+    assert fast is not lite0 and not any(isinstance(m, nn.BatchNorm2d) for m in fast.modules())
+    assert all(torch.equal(v, lite0.state_dict()[k]) for k, v in params.items())
+    with torch.no_grad(), feature_taps(lite0, layers) as a, feature_taps(fast, layers) as b:
+        fa, fb = a(probe), b(probe)
+    for n in layers:
+        torch.testing.assert_close(fb[n][0], fa[n][0], rtol=1e-4, atol=1e-4)
+    # a user's hook that changes an output is not copied, so the copy differs and the model itself is used
+    h = lite0._blocks[2].register_forward_hook(lambda m, i, o: o * 2)
+    try:
+        assert fast_copy(lite0, layers, probe) is lite0
+    finally:
+        h.remove()
+    net = models.create("vgg_small", in_channels=3).eval()
+    assert fast_copy(net, ["features.2"], torch.rand(1, 3, 32, 32)) is not net  # its conv-BN-ReLU blocks fold
+    assert fast_copy(net, ["features.0"], torch.rand(1, 3, 32, 32)) is net  # the conv's own output would change

@@ -10,6 +10,7 @@ them, ``tv_weight`` a total-variation prior. Options: several style images blend
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import threading
@@ -27,6 +28,7 @@ from cnnlab._checks import check_choice, check_int, check_number
 from cnnlab._device import model_device
 from cnnlab.style._color import combine_luminance, luminance, match_luminance
 from cnnlab.style._features import check_layers, feature_taps
+from cnnlab.style._fuse import fast_copy
 from cnnlab.style._losses import content_loss, gram_matrix, smooth, style_loss, tv_loss
 
 # per model family, the stem layers added to the default style layers (low-level statistics: colour, edges)
@@ -60,6 +62,9 @@ class TransferConfig:
             ``"relative"`` (each layer's loss divided by its target's, so every layer weighs the same).
         margin: the image is optimised with this many reflected pixels on every side, cropped at the end: with
             TensorFlow's SAME padding the first rows and columns feed fewer outputs and otherwise turn to noise.
+        fast: optimise with a private copy of the model whose batch norms are folded into the convolutions and
+            whose weights are channels-last, when its feature maps equal the model's (checked once); the model
+            passed in is never changed.
         snapshot_every: pass the current image to ``progress`` every this many steps (0: never).
         seed: random seed of the noise initialisation (when no ``generator`` is given).
     """
@@ -80,6 +85,7 @@ class TransferConfig:
     temperature: float = 1.0
     layer_norm: str = "gatys"
     margin: int = 8
+    fast: bool = True
     snapshot_every: int = 0
     seed: int = 0
 
@@ -354,7 +360,17 @@ def stylize(content: Tensor | None, style: Tensor | Sequence[Tensor], *, model: 
     x: Tensor | None = None
     hw = (0, 0)
     content_luma = luminance(photo) if photo is not None else None
-    with models.frozen(net), feature_taps(net, c_layers + [n for n in s_layers if n not in c_layers]) as run:
+    taps = c_layers + [n for n in s_layers if n not in c_layers]
+    with models.frozen(net), contextlib.ExitStack() as stack:
+        work = net
+        if cfg.fast:
+            first = photo if photo is not None else styles[0]
+            probe = _fit(first, min(sizes[0], max(first.shape[-2:])))[None].to(dev)
+            try:
+                work = fast_copy(net, taps, probe)
+            except (RuntimeError, ValueError):  # a size the network cannot take: the checks below say why
+                work = net
+        run = stack.enter_context(feature_taps(work, taps))
         for level, (size, n_steps) in enumerate(zip(sizes, steps)):
             if photo is not None:
                 hw = _fit_size(tuple(photo.shape[-2:]), size)
