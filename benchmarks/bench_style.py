@@ -210,7 +210,7 @@ def tutorial_transfer(model, content, sty, content_layers, style_layers, steps, 
                 loss = style_weight * style_score + content_weight * content_score
                 loss.backward()
                 run[0] += 1
-                last[0] = float(loss)
+                last[0] = float(loss.detach())
                 return loss
             optimizer.step(closure)
         with torch.no_grad():
@@ -308,7 +308,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="1 pair at 256 px, few steps; 5 stimuli per class")
     ap.add_argument("--parts", default="quality,speed,shape", help="comma-separated: quality, speed, shape")
     ap.add_argument("--size", type=int, default=512, help="quality: output size (neural-style's is 512)")
-    ap.add_argument("--steps", default="200,200", help="quality: L-BFGS steps at half size and at full size")
+    ap.add_argument("--steps", default="250,250", help="quality: L-BFGS steps at half size and at full size")
     ap.add_argument("--speed-sizes", default="256,512")
     ap.add_argument("--speed-steps", type=int, default=300)
     ap.add_argument("--repeats", type=int, default=1, help="speed: interleaved repeats (median)")
