@@ -229,3 +229,10 @@ def test_the_fast_copy_folds_batch_norm_and_leaves_the_model_alone(lite0):
     net = models.create("vgg_small", in_channels=3).eval()
     assert fast_copy(net, ["features.2"], torch.rand(1, 3, 32, 32)) is not net  # its conv-BN-ReLU blocks fold
     assert fast_copy(net, ["features.0"], torch.rand(1, 3, 32, 32)) is net  # the conv's own output would change
+
+
+def test_cue_conflict_makes_a_square_stimulus():
+    net = tiny_rgb_net()
+    out = style.cue_conflict(torch.rand(3, 30, 50), torch.rand(3, 20, 20), size=24, model=net, steps=(2, 2),
+                             content_layers=["layer1"], style_layers=["conv1", "layer1"])
+    assert out.shape == (3, 24, 24) and 0 <= out.min() and out.max() <= 1

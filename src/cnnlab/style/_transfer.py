@@ -568,3 +568,29 @@ def texture(style: Tensor | Sequence[Tensor], size: int | tuple[int, int] = 256,
     overrides["size"] = max(hw)
     return stylize(None, style, model=model, config=config, style_weights=style_weights, generator=generator,
                    progress=progress, cancel=cancel, texture_size=hw, **overrides).image
+
+
+def cue_conflict(shape: Tensor, texture: Tensor | Sequence[Tensor], *, size: int = 224,
+                 model: nn.Module | str = "efficientnet_lite0", config: TransferConfig | None = None,
+                 **overrides: Any) -> Tensor:
+    """A new cue-conflict image in the manner of Geirhos et al. (ICLR 2019): the shape of one photo painted with the
+    texture of another by cnnlab's style transfer, square like their stimuli.
+
+    Args:
+        shape: the photo whose object gives the shape, ``Tensor[C, H, W]`` in [0, 1] (centre-cropped to a square).
+        texture: the texture image(s).
+        size: the side of the square output (their stimuli are 224x224).
+        model, config, overrides: as :func:`transfer`; the defaults run coarse-to-fine from half size.
+
+    Returns:
+        ``Tensor[3, size, size]`` in [0, 1]; classify it with :func:`cnnlab.style.shape_bias`'s rule
+        (:func:`decisions_from_probabilities`) to see which cue a network follows.
+    """
+    img = as_rgb(shape, "shape")
+    check_int("size", size, 16)
+    side = min(img.shape[-2:])
+    top, left = (img.shape[-2] - side) // 2, (img.shape[-1] - side) // 2
+    square = img[:, top:top + side, left:left + side]
+    overrides.setdefault("size", (max(16, size // 2), size))
+    overrides.setdefault("steps", (150, 150))
+    return transfer(square, texture, model=model, config=config, **overrides)
