@@ -122,8 +122,7 @@ class TransferConfig:
 
     def steps_per_size(self) -> tuple[int, ...]:
         if isinstance(self.steps, (int, float)):
-            return (int(check_int("steps", self.steps, 0)),) * len(
-                (self.size,) if isinstance(self.size, (int, float)) else tuple(self.size))
+            return (int(check_int("steps", self.steps, 0)),) * len(self.sizes())
         return tuple(int(check_int("steps", s, 0)) for s in self.steps)
 
 
@@ -359,7 +358,6 @@ def stylize(content: Tensor | None, style: Tensor | Sequence[Tensor], *, model: 
     total_steps, done, cancelled = sum(steps), 0, False
     x: Tensor | None = None
     hw = (0, 0)
-    content_luma = luminance(photo) if photo is not None else None
     taps = c_layers + [n for n in s_layers if n not in c_layers]
     with models.frozen(net), contextlib.ExitStack() as stack:
         work = net
@@ -403,7 +401,7 @@ def stylize(content: Tensor | None, style: Tensor | Sequence[Tensor], *, model: 
             if cancelled:
                 break
     assert x is not None
-    image = _finish(x, cfg, photo, content_luma)
+    image = _finish(x, cfg, photo)
     return StyleResult(image=image.to(out_device), history=history, cancelled=cancelled,
                        seconds=time.perf_counter() - t0, config=cfg, content_layers=c_layers, style_layers=s_layers)
 
@@ -483,13 +481,13 @@ def _optimise(objective: _Objective, x: Tensor, cfg: TransferConfig, n_steps: in
         history.append(dict(last))
         if progress is not None:
             snap = cfg.snapshot_every and ((i + 1) % cfg.snapshot_every == 0) or i + 1 == n_steps
-            img = _finish(_crop(x.detach(), margin), cfg, photo, None).to(out_device) if snap else None
+            img = _finish(_crop(x.detach(), margin), cfg, photo).to(out_device) if snap else None
             progress(StyleProgress(step=done + i + 1, total=total, level=level, levels=levels, size=hw,
                                    losses=dict(last), image=img))
     return x.detach(), False
 
 
-def _finish(x: Tensor, cfg: TransferConfig, photo: Tensor | None, content_luma: Tensor | None) -> Tensor:
+def _finish(x: Tensor, cfg: TransferConfig, photo: Tensor | None) -> Tensor:
     """The optimised variable -> an RGB ``Tensor[3, H, W]`` in [0, 1] (the photo's chroma put back for
     luminance-only transfer)."""
     img = x.detach()[0].clamp(0, 1)
