@@ -9,13 +9,22 @@ Example:
     >>> result = run_demo("cnnlab-demo")  # doctest: +SKIP
 """
 
-from cnnlab.report._demo import DEMO_SECTIONS, DemoContext, DemoResult, register_section, run_demo
+from cnnlab.report._demo import (
+    DEMO_SECTIONS,
+    DemoContext,
+    DemoResult,
+    describe_model,
+    is_trained,
+    register_section,
+    run_demo,
+)
 from cnnlab.report._html import (
     Report,
     Section,
     escape,
     figure_to_data_uri,
     image_to_data_uri,
+    note,
     save_image,
 )
 
@@ -25,9 +34,12 @@ __all__ = [
     "DemoResult",
     "Report",
     "Section",
+    "describe_model",
     "escape",
     "figure_to_data_uri",
     "image_to_data_uri",
+    "is_trained",
+    "note",
     "register_section",
     "run_demo",
     "save_image",
