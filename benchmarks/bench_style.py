@@ -39,6 +39,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _timing import machine
 from torch import nn
 
 from cnnlab import data, models, style
@@ -379,6 +380,7 @@ def main() -> None:
         if part.split("_")[0] in parts or part == "verdict" and "quality" in parts:
             record[part] = value
             record.setdefault("meta", {})[part] = meta
+    record["machine"] = machine()  # for benchmarks/make_results.py (load average at the end of this run)
     atomic_write_json(path, record)
     if not args.quick:
         page(record.get("quality") or [], record.get("verdict") or {}, record.get("speed") or [],
