@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from cnnlab.report._demo import DemoContext, register_section
-from cnnlab.report._html import Section, escape, image_to_data_uri
+from cnnlab.report._html import Section, escape, image_to_data_uri, note
 
 # quick settings (the CLI's defaults are larger): coarse-to-fine transfer, a small texture, three octaves
 TRANSFER = {"size": (112, 224), "steps": (50, 50)}
@@ -50,8 +50,8 @@ def style_section(ctx: DemoContext) -> Section:
     title = "Style transfer, textures and DeepDream"
     why = _applies(ctx)
     if why is not None:
-        return Section(title, f'<p class="muted">Skipped: {escape(why)}. Rerun with <code>--model '
-                       "efficientnet_lite0</code> (the default) to see this section.</p>")
+        return Section(title, note(f"Skipped: {escape(why)}. Rerun with <code>--model efficientnet_lite0</code> "
+                                   "(the default) to see this section."))
     import torch
 
     from cnnlab import explain, style
