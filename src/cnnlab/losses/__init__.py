@@ -1,5 +1,5 @@
 """Losses on logits, numerically stable: L1, L2, MSE, cross-entropy, binary cross-entropy, alpha-balanced
-cross-entropy, focal (softmax and sigmoid) and class-balanced focal loss; one registry and :func:`resolve`,
+cross-entropy, focal (softmax and sigmoid), class-balanced focal loss and soft Dice; one registry and :func:`resolve`,
 so the training engine takes a loss by name.
 
 Example:
@@ -19,6 +19,7 @@ from cnnlab.losses._functional import (
     class_balanced_focal_loss,
     class_weights,
     cross_entropy,
+    dice_loss,
     focal_loss,
     l1_loss,
     l2_loss,
@@ -34,6 +35,7 @@ __all__ = [
     "class_balanced_focal_loss",
     "class_weights",
     "cross_entropy",
+    "dice_loss",
     "focal_loss",
     "l1_loss",
     "l2_loss",

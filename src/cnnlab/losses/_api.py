@@ -36,6 +36,7 @@ register_loss("focal", kind="softmax", doc="focal loss -alpha_t (1 - p_t)^gamma 
 register_loss("sigmoid_focal", kind="sigmoid", doc="RetinaNet's sigmoid focal loss")(L.sigmoid_focal_loss)
 register_loss("class_balanced_focal", kind="softmax", counts="samples_per_class",
               doc="focal loss weighted by the inverse effective number of samples")(L.class_balanced_focal_loss)
+register_loss("dice", kind="softmax", doc="soft Dice loss 1 - mean_c 2|P_c Y_c| / (|P_c| + |Y_c|)")(L.dice_loss)
 
 
 def names() -> list[str]:

@@ -406,3 +406,52 @@ def class_balanced_focal_loss(logits: Tensor, targets: Tensor, *, samples_per_cl
         wy = (targets.to(logits.dtype) * w.view((1, -1) + (1,) * (logits.dim() - 2))).sum(1, keepdim=True)
         keep = None
     return _reduce(per * wy, reduction, keep)
+
+
+# ------------------------------------------------------------------------------------------- overlap losses
+
+
+def dice_loss(logits: Tensor, targets: Tensor, *, weight: Sequence[float] | Tensor | None = None, smooth: float = 1.0,
+              ignore_index: int = -100, reduction: Reduction = "mean") -> Tensor:
+    """Soft Dice loss (Milletari, Navab & Ahmadi 2016, "V-Net"), multi-class: per sample,
+    ``1 - mean_c (2 sum p_c y_c + smooth) / (sum p_c + sum y_c + smooth)`` with ``p = softmax(logits)`` and ``y``
+    the one-hot target, the sums over the sample's pixels that are not ``ignore_index``.
+
+    It scores the overlap of each class region rather than each pixel, so a small class counts as much as a large
+    one (a remedy for class imbalance in segmentation).
+
+    Args:
+        logits: ``Tensor[N, K, d1, ...]`` (e.g. ``[N, K, H, W]``), or ``[N, K]``.
+        targets: class indices ``Tensor[N, d1, ...]``, or probabilities of the logits' shape.
+        weight: per-class weights of the mean over classes (``sum_c w_c dice_c / sum_c w_c``).
+        smooth: added to numerator and denominator (> 0 keeps a class absent from a sample and from its prediction
+            at Dice 1, and the gradient finite).
+        ignore_index: pixels with this target count in no sum.
+        reduction: over the per-sample losses.
+
+    Example:
+        >>> y = torch.tensor([[[0, 1], [1, 1]]])
+        >>> float(dice_loss(torch.tensor([[[[9., -9.], [-9., -9.]], [[-9., 9.], [9., 9.]]]]), y)) < 1e-3
+        True
+    """
+    _check_logits(logits)
+    _check_reduction(reduction)
+    smooth = check_number("smooth", smooth, minimum=0)
+    if logits.dim() < 2:
+        raise ValueError(f"logits must be (N, K, ...), got shape {tuple(logits.shape)}")
+    k = logits.shape[1]
+    w = _class_vector(weight, "weight", k, logits)
+    p = logits.softmax(1)
+    if _is_index_target(logits, targets):
+        idx, keep = _index_targets(logits, targets, ignore_index)
+        y = F.one_hot(idx, k).movedim(-1, 1).to(logits.dtype)
+        m = keep.unsqueeze(1).to(logits.dtype)
+        p, y = p * m, y * m
+    else:
+        y = targets.to(logits.dtype)
+    dims = tuple(range(2, logits.dim()))
+    inter = (p * y).sum(dims) if dims else p * y  # [N, K]
+    card = (p + y).sum(dims) if dims else p + y
+    dice = (2 * inter + smooth) / (card + smooth).clamp_min(torch.finfo(logits.dtype).tiny)
+    per_sample = 1 - (dice.mean(1) if w is None else (dice * w).sum(1) / w.sum().clamp_min(1e-12))
+    return _reduce(per_sample, reduction)

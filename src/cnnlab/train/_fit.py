@@ -37,6 +37,8 @@ logger = logging.getLogger("cnnlab.train")
 
 Perturb = Callable[[nn.Module, Tensor, Tensor], Tensor]
 LossFn = Callable[[Tensor, Tensor], Tensor]
+Augment = Callable[[Tensor, Tensor, torch.Generator], tuple[Tensor, Tensor]]
+Metric = Callable[[Tensor, Tensor], tuple[Tensor, Tensor | int]]
 
 
 class TrainingDiverged(ValueError):
@@ -202,12 +204,42 @@ class _TensorBoard:
             self.writer.close()
 
 
+def _top1(logits: Tensor, labels: Tensor) -> tuple[Tensor, int]:
+    """The default metric of :func:`fit`: (correct top-1 predictions, images)."""
+    return (logits.argmax(1) == labels).sum(), labels.shape[0]
+
+
+@torch.no_grad()
+def _validate(model: nn.Module, data: ImageTensors, loss_fn: LossFn, metric: Metric, batch_size: int,
+              device: torch.device, channels_last: bool) -> tuple[float, float]:
+    """(mean loss over the images, hits / counted) of ``data``, batch by batch in eval mode (mode restored)."""
+    was = model.training
+    model.eval()
+    try:
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        hits = torch.zeros((), dtype=torch.float64, device=device)
+        counted = torch.zeros((), dtype=torch.float64, device=device)
+        for i in range(0, len(data), batch_size):
+            x = batch_floats(data.images[i:i + batch_size].to(device))
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            y = data.labels[i:i + batch_size].to(device)
+            logits = model(x).float()
+            loss_sum += loss_fn(logits, y).double() * y.shape[0]
+            h, n = metric(logits, y)
+            hits += h
+            counted += n
+        return (loss_sum / len(data)).item(), (hits / counted.clamp_min(1)).item()
+    finally:
+        model.train(was)
+
+
 # ------------------------------------------------------------------------------------------------- fit
 
 
 def fit(model: nn.Module, train_data: ImageTensors, val_data: ImageTensors | None = None,
         config: TrainConfig | None = None, *, perturb: Perturb | None = None, loss_fn: LossFn | None = None,
-        resume: bool = False) -> History:
+        resume: bool = False, augment: Augment | None = None, metric: Metric | None = None) -> History:
     """Train ``model`` on ``train_data``.
 
     Args:
@@ -223,6 +255,14 @@ def fit(model: nn.Module, train_data: ImageTensors, val_data: ImageTensors | Non
             The model is put back in train mode afterwards.
         loss_fn: ``loss_fn(logits, targets) -> scalar`` replacing the loss named in the config.
         resume: continue the run saved in ``config.out_dir`` (its newest training state) if there is one.
+        augment: ``augment(images, labels, generator) -> (images, labels)`` applied to every training batch after
+            the config's augmentation (images float in [0, 1] on the device; the generator is seeded from
+            ``(seed, step)``, so a resumed run draws the same): joint image-and-label augmentation of dense targets.
+        metric: ``metric(logits, labels) -> (hits, counted)`` (scalar tensors or ints) summed over an epoch for the
+            reported accuracy ``hits / counted``, in training and validation; with it, validation runs batch by
+            batch through ``loss_fn`` and ``metric`` instead of keeping the split's logits. Default: top-1 over
+            images. With dense targets (``labels`` of shape ``[N, H, W]``, e.g. a
+            :class:`cnnlab.data.SegmentationSet`) pass ``loss_fn`` and a pixel ``metric``.
 
     Returns:
         :class:`History`, with the per-epoch metrics and where the checkpoints are.
@@ -256,7 +296,7 @@ def fit(model: nn.Module, train_data: ImageTensors, val_data: ImageTensors | Non
         torch.set_num_threads(config.num_threads)
     run = None
     try:
-        run = _Run(model, train_data, val_data, config, perturb, loss_fn, resume)
+        run = _Run(model, train_data, val_data, config, perturb, loss_fn, resume, augment, metric)
         return run.run()
     finally:
         torch.set_num_threads(old_threads)
@@ -269,9 +309,11 @@ def fit(model: nn.Module, train_data: ImageTensors, val_data: ImageTensors | Non
 class _Run:
     """State of one call of :func:`fit` (a class only to share the many locals between the loop's parts)."""
 
-    def __init__(self, model, train_data, val_data, config, perturb, loss_fn, resume) -> None:
+    def __init__(self, model, train_data, val_data, config, perturb, loss_fn, resume, augment=None,
+                 metric=None) -> None:
         self.c = config
         self.model, self.perturb, self.resume = model, perturb, resume
+        self.augment, self.metric = augment, metric
         self.device = resolve_device(config.device)
         self.dist, self.device = _setup_distributed(self.device)
         if val_data is None and config.val_fraction > 0:
@@ -319,7 +361,7 @@ class _Run:
         self.scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
 
         hist = History(config=c.to_json())
-        prog = {"epoch": 0, "step": 0, "global_step": 0, "loss_sum": 0.0, "correct": 0, "seen": 0,
+        prog = {"epoch": 0, "step": 0, "global_step": 0, "loss_sum": 0.0, "correct": 0, "seen": 0, "counted": 0,
                 "best_val_loss": None, "best_epoch": None, "bad_epochs": 0, "elapsed": 0.0}
         if state_dir is not None:
             prog, hist = self._restore(state_dir, hist)
@@ -349,6 +391,7 @@ class _Run:
                 loss_sum = torch.tensor(prog["loss_sum"], dtype=torch.float64, device=self.device)
                 correct = torch.tensor(prog["correct"], dtype=torch.int64, device=self.device)
                 seen = seen0 = prog["seen"]
+                counted = torch.tensor(prog["counted"], dtype=torch.int64, device=self.device)
                 t0, start_step = time.perf_counter(), prog["step"]
                 bar = _progress_bar(self.steps_per_epoch, start_step, f"epoch {epoch + 1}/{c.epochs}", show_bar)
                 for step in range(start_step, self.steps_per_epoch):
@@ -364,6 +407,9 @@ class _Run:
                         params = draw_params(len(gidx), crop_padding=c.crop_padding, hflip=c.hflip,
                                              pca_noise=c.pca_noise, generator=aug_gen)
                         x = apply_params(x, params.slice(sl), crop_padding=c.crop_padding, pca=pca)
+                    if self.augment is not None:
+                        aug_gen.manual_seed(_mix(c.seed, prog["global_step"], 5))
+                        x, y = self.augment(x, y, aug_gen)
                     if self.perturb is not None:
                         x = self.perturb(model, x, y)
                         model.train()
@@ -380,7 +426,9 @@ class _Run:
                     self.scaler.update()
                     self.scheduler.step()
                     loss_sum += loss.detach().double() * y.shape[0]
-                    correct += (logits.detach().argmax(1) == y).sum()
+                    hits, count = _top1(logits.detach(), y) if self.metric is None else self.metric(logits.detach(), y)
+                    correct += hits
+                    counted += count
                     seen += y.shape[0]
                     prog["global_step"] += 1
                     prog["step"] = step + 1
@@ -392,24 +440,28 @@ class _Run:
                         if show_bar:
                             secs = time.perf_counter() - t0
                             bar.set_postfix(loss=f"{loss_sum.item() / max(1, seen):.4f}",
-                                            acc=f"{correct.item() / max(1, seen):.3f}",
+                                            acc=f"{correct.item() / max(1, counted.item()):.3f}",
                                             img_s=f"{(seen - prog['seen']) * d.world / max(secs, 1e-9):.0f}")
                     if ckpt_now and self.writes:
-                        prog.update(epoch=epoch, loss_sum=loss_sum.item(), correct=int(correct.item()), seen=seen)
+                        prog.update(epoch=epoch, loss_sum=loss_sum.item(), correct=int(correct.item()), seen=seen,
+                                    counted=int(counted.item()))
                         self._save_state(prog, hist, mid_epoch=True)
                 bar.close()
                 self._check_finite(loss_sum, epoch, prog, weights=True)
                 secs = time.perf_counter() - t0
                 tot = _all_reduce(torch.stack([loss_sum, correct.double(), torch.tensor(
-                    float(seen), dtype=torch.float64, device=self.device)]), d)
+                    float(seen), dtype=torch.float64, device=self.device), counted.double()]), d)
                 row = EpochStats(epoch=epoch + 1, train_loss=(tot[0] / tot[2]).item(),
-                                 train_acc=(tot[1] / tot[2]).item(), val_loss=None, val_acc=None,
+                                 train_acc=(tot[1] / tot[3].clamp_min(1)).item(), val_loss=None, val_acc=None,
                                  lr=c.lr * lr_factor(c, prog["global_step"], self.total_steps, self.steps_per_epoch),
                                  seconds=secs,  # images trained in this call (a resumed epoch: since the resume)
                                  images_per_s=(seen - seen0) * d.world / max(secs, 1e-9))
                 if c.bn_recalibrate:  # identical on every rank: each holds the whole training set
                     recalibrate_bn(model, images[:c.bn_recalibrate], batch_size=c.batch_size, device=self.device)
-                if self.val_data is not None:
+                if self.val_data is not None and self.metric is not None:
+                    row.val_loss, row.val_acc = _validate(model, self.val_data, self.loss_fn, self.metric,
+                                                          c.eval_batch_size, self.device, c.channels_last)
+                elif self.val_data is not None:
                     logits = predict_logits(model, self.val_data, batch_size=c.eval_batch_size, device=self.device,
                                             channels_last=c.channels_last)
                     r = metrics_from_logits(logits, self.val_data.labels, self.val_data.classes)
@@ -430,7 +482,7 @@ class _Run:
                         prog["bad_epochs"] += 1
                         stop = bool(c.patience) and prog["bad_epochs"] >= c.patience
                 epoch += 1
-                prog.update(epoch=epoch, step=0, loss_sum=0.0, correct=0, seen=0)
+                prog.update(epoch=epoch, step=0, loss_sum=0.0, correct=0, seen=0, counted=0)
                 hist.best_epoch, hist.best_val_loss = prog["best_epoch"], prog["best_val_loss"]
                 if self.writes:
                     atomic_write_bytes(self.out / "metrics.csv", hist.to_csv().encode())
@@ -509,6 +561,7 @@ class _Run:
         prog = {k: meta[k] for k in ("epoch", "step", "global_step", "loss_sum", "correct", "seen",
                                      "best_val_loss", "best_epoch", "bad_epochs")}
         prog["elapsed"] = meta.get("elapsed", 0.0)
+        prog["counted"] = meta.get("counted", meta["seen"])  # states written before the metric hook counted images
         hist.rows = [EpochStats(**r) for r in meta.get("history", [])]
         if meta.get("world", 1) != self.dist.world:
             logger.warning("resuming a run of %d processes with %d", meta.get("world", 1), self.dist.world)
