@@ -111,6 +111,34 @@ def render_bench_losses(doc: dict[str, Any]) -> str:
         table(["what", "cnnlab ms", "anchor", "anchor ms", "ratio", "floor ms", "x floor"], rows)])
 
 
+def render_bench_style(doc: dict[str, Any]) -> str:
+    """Quality against neural-style, speed against a tutorial-style loop, shape bias (``bench_style.py``)."""
+    parts, meta = [], doc.get("meta") or {}
+    if doc.get("quality"):
+        q = meta.get("quality") or {}
+        names = [k for k in doc["quality"][0] if k != "pair"]
+        parts.append(f"Quality at {q.get('size')} px, L-BFGS steps {q.get('steps')} (coarse-to-fine from half size); "
+                     "neural-style: its published VGG-19 outputs. Style distance (lower is closer) under Lite2 and a "
+                     "random VGG-16; SSIM of the luminance to the photo.")
+        parts.append(table(["pair", "output", "Lite2", "random VGG-16", "SSIM"],
+                           [[r["pair"], n, f"{r[n]['Lite2']:.4f}", f"{r[n]['random VGG-16']:.4f}",
+                             f"{r[n]['SSIM']:.3f}"] for r in doc["quality"] for n in names]))
+        v = doc.get("verdict") or {}
+        if v:
+            parts.append("Pairs at least as close as neural-style on both judges (SSIM no more than 0.05 below): "
+                         + ", ".join(f"{k} {x['pairs_met']} of {x['of']}" for k, x in v["variants"].items())
+                         + f"; goal (4 of 5) {'met' if v['goal_met'] else 'not met'}.")
+    if doc.get("speed"):
+        parts.append(table(["size", "steps", "cnnlab s", "tutorial-style s", "speed-up", "floor s"],
+                           [[r["size"], r["steps"], f"{r['cnnlab_s']:.1f}", f"{r['tutorial_s']:.1f}",
+                             f"{r['speedup']:.2f}x", f"{r['floor_s']:.1f}"] for r in doc["speed"]]))
+    if doc.get("shape_bias"):
+        parts.append(table(["observer", "shape bias", "neither", "silhouettes", "edges"],
+                           [[k, pct(x["shape_bias"]), pct(x["other_fraction"]), pct(x["silhouette_accuracy"]),
+                             pct(x["edge_accuracy"])] for k, x in doc["shape_bias"].items()]))
+    return "\n\n".join(parts)
+
+
 def render_transfer(doc: dict[str, Any]) -> str:
     s = doc["settings"]
     methods = [m for m in ("scratch", "linear", "finetune", "lpft") if any(r["method"] == m for r in doc["rows"])]
@@ -218,6 +246,7 @@ def render_generic(doc: Any) -> str:
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "bench_train": render_bench_train,
     "bench_losses": render_bench_losses,
+    "bench_style": render_bench_style,
     "bench_detect": render_bench_detect,
     "transfer": render_transfer,  # cnnlab experiment transfer --out DIR
     "imbalance": render_imbalance,  # cnnlab experiment imbalance --out DIR
@@ -225,6 +254,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
 TITLES = {
     "bench_train": "Training: time to accuracy (`benchmarks/bench_train.py`)",
     "bench_losses": "Losses: forward + backward against torch / torchvision (`benchmarks/bench_losses.py`)",
+    "bench_style": "Style transfer, speed and shape bias (`benchmarks/bench_style.py`)",
     "bench_detect": "Object detection on Raccoon, BCCD and generated scenes (`benchmarks/bench_detect.py`)",
     "experiment_transfer": "Transfer vs data size (`cnnlab experiment transfer`)",
     "experiment_transfer_quick": "Transfer vs data size, `--quick` (`cnnlab experiment transfer --quick`)",

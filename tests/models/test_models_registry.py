@@ -8,7 +8,8 @@ from cnnlab import models
 
 # ImageNet-size models run at a reduced resolution here (adaptive pooling keeps them valid) to stay fast.
 TEST_SIZE = {"alexnet": 96, "alexnet_tv": 96, "vgg11": 64, "vgg16": 64, "googlenet": 64, "resnet18": 64,
-             "resnet34": 64, "resnet50": 64, "efficientnet_lite0": 64}
+             "resnet34": 64, "resnet50": 64, "efficientnet_lite0": 64,
+             "efficientnet_lite1": 64, "efficientnet_lite2": 64}
 
 
 def _input(name, n=2, channels=None):

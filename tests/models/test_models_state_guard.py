@@ -78,6 +78,8 @@ CALLS = {
     "explain.cam": lambda m: explain.cam(m, _x(), 1),
     "explain.cascading_randomization": lambda m: explain.cascading_randomization(
         m, _x(1), methods=("saliency",), max_steps=2),
+    "explain.deepdream": lambda m: explain.deepdream(m, _x(), layer="layer1", octaves=1, steps=2, jitter=2),
+    "explain.deepdream_layer": explain.deepdream_layer,
     "explain.deconvnet": lambda m: explain.deconvnet(m, _x(), 1),
     "explain.embed": lambda m: explain.embed(m, _data(6), method="pca"),
     "explain.explain": lambda m: explain.explain("saliency", m, _x(), 1),

