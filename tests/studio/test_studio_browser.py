@@ -3,7 +3,7 @@
 Open the page, pick a sample and see its prediction, run Grad-CAM, move the epsilon slider, click a layer for its
 feature maps and receptive field, upload a PNG (and drop one), upload a corrupt file and see the error, run the
 one-pixel attack and the sanity check as jobs; detect with a detector run and move the score slider, segment with a
-segmenter run and from Grad-CAM. Every test saves screenshots under its tmp dir (or under
+segmenter run and from Grad-CAM, run a style transfer. Every test saves screenshots under its tmp dir (or under
 ``$CNNLAB_STUDIO_SHOTS`` when set). The browser is Debian's (``/usr/bin/chromium``); never ``playwright install``.
 """
 
@@ -222,3 +222,16 @@ def test_segment_panel_overlay_legend_and_segments_from_gradients(task_page, sho
     expect(page.locator("#sa-heat-caption")).to_contain_text("gradcam map of efficientnet_lite0")
     assert "cat" in page.inner_text("#sa-caption")
     shoot(page, shots / "segment.png")
+
+
+def test_style_panel_streams_the_transfer(page, shots):
+    page.click(".tab[data-panel=style]")
+    page.wait_for_selector("#style-style option[value='sample:brick']", state="attached")
+    assert page.eval_on_selector("#style-preview", "img => img.naturalWidth") > 0
+    page.fill("#style-steps", "16")
+    page.click("#style-run")
+    page.wait_for_selector("#style-out[data-done=true]")
+    expect(page.locator("#style-out-caption")).to_contain_text("16 lbfgs steps at 128x85")
+    assert page.eval_on_selector("#style-out", "img => img.naturalWidth") == 128
+    assert page.is_hidden("#style-cancel")
+    shoot(page, shots / "style.png")

@@ -1,6 +1,7 @@
-"""The Detect and Segment panels' API, in process: detector and segmenter runs under ``--runs`` are listed with
-their task and refused by the classifier panels; each answer equals the public function it calls
-(``detect.detect_image``, ``segment.segment_images``, ``segment.from_attribution``); bad input is a 4xx."""
+"""The Detect, Segment and Style panels' API, in process: detector and segmenter runs under ``--runs`` are listed
+with their task and refused by the classifier panels; each answer equals the public function it calls
+(``detect.detect_image``, ``segment.segment_images``, ``segment.from_attribution``, ``style.stylize``); bad input
+is a 4xx."""
 
 import numpy as np
 import pytest
@@ -125,4 +126,51 @@ def test_segments_from_gradients_are_from_attribution(task_client):
 def test_segments_from_gradients_bad_input_is_a_422(task_client, body, words):
     r = task_client.post("/api/segment/attribution", json={"model": "efficientnet_lite0", "sample": "chelsea", **body})
     assert r.status_code == 422, r.text
+    assert words in r.json()["error"]
+
+
+def test_style_job_is_stylize_streams_snapshots_and_cancels(client):
+    import torch
+
+    from cnnlab import models, style
+
+    studio = client.app.state.studio
+    r = client.post("/api/style", json={"sample": "chelsea", "style": "sample:brick", "size": 64, "steps": 8})
+    assert r.status_code == 202
+    seen = []
+    job = studio.jobs.get(r.json()["job"]["id"])
+    while job.status not in ("done", "error", "cancelled"):
+        doc = job.to_json()
+        if doc["partial"]:
+            seen.append(doc["partial"]["step"])
+        job._done.wait(0.005)
+    assert job.status == "done", job.error
+    res = job.result
+    ref = style.stylize(data.sample_image("chelsea"), data.sample_image("brick"),
+                        model=models.load("efficientnet_lite0"), size=64, steps=8, snapshot_every=1,
+                        generator=torch.Generator().manual_seed(0))
+    assert np.array_equal(decode_png(res["image"]), as_uint8(ref.image))
+    assert len(res["history"]) == 8 and res["size"] == [43, 64] and res["settings"]["optimizer"] == "lbfgs"
+    assert seen and all(1 <= s <= 8 for s in seen)  # snapshots streamed while it ran
+    assert job.to_json()["partial"] is None
+    long = client.post("/api/style", json={"sample": "chelsea", "size": 64, "steps": 500}).json()["job"]
+    while studio.jobs.get(long["id"]).progress == 0 and studio.jobs.get(long["id"]).status in ("queued", "running"):
+        studio.jobs.get(long["id"])._done.wait(0.01)
+    assert client.delete(f"/api/jobs/{long['id']}").status_code == 200
+    assert studio.jobs.wait(long["id"], timeout=30).status == "cancelled"
+
+
+@pytest.mark.parametrize("body, status, words", [
+    ({"style": "sample:nope"}, 404, "unknown sample image 'nope'"),
+    ({"style": "upload:0000"}, 404, "unknown image"),
+    ({"steps": 0}, 422, "steps must be an integer in [1, 500]"),
+    ({"size": 5000}, 422, "size must be an integer in [32, 512]"),
+    ({"optimizer": "sgd"}, 422, "optimizer must be one of lbfgs, adam"),
+    ({"beta": -1}, 422, "beta must be in"),
+    ({"model": "lenet5"}, 422, "needs a model that takes RGB images"),
+    ({"model": "nope"}, 404, "unknown model"),
+])
+def test_style_bad_input_is_a_4xx(client, body, status, words):
+    r = client.post("/api/style", json={"sample": "chelsea", **body})
+    assert r.status_code == status, r.text
     assert words in r.json()["error"]

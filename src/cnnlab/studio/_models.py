@@ -170,7 +170,7 @@ class ModelStore:
             if card.get("name") in segment.SEGMENTERS:
                 n = card.get("kwargs", {}).get("num_classes")
                 found[RUN_PREFIX + run_id] = ModelEntry(
-                    RUN_PREFIX + run_id, "run", f"{RUN_PREFIX}{run_id} (segmenter {card['name']}, {n} classes)", True,
+                    RUN_PREFIX + run_id, "run", f"{RUN_PREFIX}{run_id} (segmenter {card['name']}, {_classes(n)})", True,
                     card["name"], list(card["input_size"]), n, "segmenter", path=here)
                 continue
             classes = card.get("classes")
@@ -298,4 +298,9 @@ def _detector_entry(here: Path, name: str) -> ModelEntry | None:
         arch = str(card["name"])
     except (ValueError, OSError, KeyError, TypeError):
         return None
-    return ModelEntry(name, "run", f"{name} (detector {arch}, {n} classes)", True, arch, None, n, "detector", path=here)
+    return ModelEntry(name, "run", f"{name} (detector {arch}, {_classes(n)})", True, arch, None, n, "detector",
+                      path=here)
+
+
+def _classes(n: int | None) -> str:
+    return "1 class" if n == 1 else f"{n} classes"
