@@ -197,7 +197,7 @@ def test_detect_panel_draws_boxes_above_the_score_slider(task_page, shots):
     page.fill("#detect-score", "20")
     page.wait_for_selector("#detect-table[data-score='0.2']")
     assert int(page.get_attribute("#detect-table", "data-count")) > 0
-    assert page.eval_on_selector("#detect-picture", "img => img.naturalWidth") == 451
+    expect(page.locator("#detect-picture")).to_have_js_property("naturalWidth", 451)
     expect(page.locator("#detect-caption")).to_contain_text("score ≥ 0.20")
     expect(page.locator("#panel-detect")).not_to_have_class(re.compile("busy"))
     shoot(page, shots / "detect.png")
@@ -215,7 +215,7 @@ def test_segment_panel_overlay_legend_and_segments_from_gradients(task_page, sho
     page = task_page
     page.click(".tab[data-panel=segment]")
     page.wait_for_selector("#segment-legend[data-classes]")
-    assert page.eval_on_selector("#segment-overlay", "img => img.naturalWidth") == 451
+    expect(page.locator("#segment-overlay")).to_have_js_property("naturalWidth", 451)
     assert page.query_selector_all("#segment-legend .legend-row .swatch")
     page.click("#sa-run")
     page.wait_for_selector("#sa-result:not([hidden])")
@@ -227,11 +227,13 @@ def test_segment_panel_overlay_legend_and_segments_from_gradients(task_page, sho
 def test_style_panel_streams_the_transfer(page, shots):
     page.click(".tab[data-panel=style]")
     page.wait_for_selector("#style-style option[value='sample:brick']", state="attached")
-    assert page.eval_on_selector("#style-preview", "img => img.naturalWidth") > 0
+    expect(page.locator("#style-preview")).to_have_attribute("src", re.compile("sample%3Abrick"))
     page.fill("#style-steps", "16")
     page.click("#style-run")
     page.wait_for_selector("#style-out[data-done=true]")
     expect(page.locator("#style-out-caption")).to_contain_text("16 lbfgs steps at 128x85")
-    assert page.eval_on_selector("#style-out", "img => img.naturalWidth") == 128
+    expect(page.locator("#style-out")).to_have_js_property("naturalWidth", 128)
+    expect(page.locator("#style-preview")).to_have_js_property("complete", True)
+    assert page.eval_on_selector("#style-preview", "img => img.naturalWidth") > 0
     assert page.is_hidden("#style-cancel")
     shoot(page, shots / "style.png")
