@@ -156,6 +156,9 @@ def test_style_job_is_stylize_streams_snapshots_and_cancels(client):
     long = client.post("/api/style", json={"sample": "chelsea", "size": 64, "steps": 500}).json()["job"]
     while studio.jobs.get(long["id"]).progress == 0 and studio.jobs.get(long["id"]).status in ("queued", "running"):
         studio.jobs.get(long["id"])._done.wait(0.01)
+    r = client.post("/api/predict", json={"model": "efficientnet_lite0", "sample": "coffee", "topk": 1})
+    assert r.status_code == 200 and r.json()["topk"][0]["class"] == "espresso"
+    assert studio.jobs.get(long["id"]).status == "running"  # a predict is not blocked by a style transfer
     assert client.delete(f"/api/jobs/{long['id']}").status_code == 200
     assert studio.jobs.wait(long["id"], timeout=30).status == "cancelled"
 
