@@ -208,6 +208,9 @@ def test_detect_panel_without_runs_says_how_to_get_one(page, shots):
     expect(page.locator("#detect-none")).to_be_visible()
     assert "cnnlab train-detector" in page.inner_text("#detect-none")
     assert page.is_hidden("#detect-controls")
+    page.click("#detect-rescan")  # looks again under --runs: still none
+    expect(page.locator("#panel-detect")).not_to_have_class(re.compile("busy"))
+    assert page.is_visible("#detect-none") and page.is_hidden("#error")
     shoot(page, shots / "detect-none.png")
 
 

@@ -70,6 +70,7 @@
   $("#detect-score").addEventListener("input", () => { showScore(); soon(); });
   $("#detect-model").addEventListener("change", soon);
   $("#detect-cancel").addEventListener("click", () => current && current.cancel());
+  $("#detect-rescan").addEventListener("click", () => Studio.refresh("detect"));
   showScore();
   Studio.panel("detect", { refresh });
 })();

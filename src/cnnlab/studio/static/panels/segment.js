@@ -81,6 +81,7 @@
   $("#segment-model").addEventListener("change", () => Studio.refresh("segment"));
   $("#sa-run").addEventListener("click", fromGradients);
   $("#sa-cancel").addEventListener("click", () => saJob && saJob.cancel());
+  $("#segment-rescan").addEventListener("click", () => Studio.refresh("segment"));
   showAlpha();
   Studio.panel("segment", { refresh });
 })();
