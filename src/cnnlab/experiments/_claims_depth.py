@@ -231,11 +231,11 @@ def _kfold(data: ImageTensors, k: int, seed: int) -> list[tuple[ImageTensors, Im
                   "004_ecac44b367f9b94b.txt")),
     tested="FastNet at widths 2 to 32 (hundreds to a hundred thousand parameters) on a small and a larger subset "
            "of Fashion-MNIST (14x14), each trained for the same number of Adam steps. The decomposition is not "
-           "observable directly; it is read through its usual proxies: estimation error as the generalisation gap (test minus training "
-           "error), modelling error as the training error the largest network family member cannot get below "
-           "(training error at the end, which also holds optimisation error). k-fold cross-validation on the "
-           "training images picks a width at each size; its choice and that width's test error are reported (a "
-           "method the notes name, not a claim with a verdict).",
+           "observable directly; it is read through its usual proxies: estimation error as the generalisation gap "
+           "(test minus training error); modelling error through the training error with the larger set (a "
+           "network that cannot fit its own training data lacks capacity; this error also holds optimisation "
+           "error). k-fold cross-validation on the training images picks a width at each size; its choice and that "
+           "width's test error are reported (a method the notes name, not a claim with a verdict).",
     rule="Supported when, with the small set, the widest network's gap exceeds the narrowest's; the widest "
          "network's gap is larger with the small set than with the large one; and with the large set the "
          "narrowest network's training error exceeds the widest's (each paired difference's 95% interval above 0).",
