@@ -188,7 +188,7 @@ def _fmt(unit: str):
         if unit == "%":
             return f"{100 * v:.1f}%"
         if unit == "x":
-            return f"{v:.3g}x"
+            return f"{v:.4g}x"
         if abs(v) >= 1e4 or (v != 0 and abs(v) < 1e-3):
             return f"{v:.2e}"
         return f"{v:.3g}"

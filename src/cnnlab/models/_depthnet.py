@@ -19,14 +19,14 @@ from cnnlab.models._api import FeatureInfo, Normalize, default_stats, register_m
 
 
 class DepthBlock(nn.Module):
-    """conv3x3-BN-ReLU-conv3x3-BN (+ identity shortcut) -ReLU."""
+    """conv3x3-BN-ReLU-conv3x3-BN (+ identity shortcut) -ReLU (without batch norm: biased convs, no BN)."""
 
-    def __init__(self, cin: int, cout: int, stride: int, residual: bool) -> None:
+    def __init__(self, cin: int, cout: int, stride: int, residual: bool, batch_norm: bool = True) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=not batch_norm)
+        self.bn1 = nn.BatchNorm2d(cout) if batch_norm else nn.Identity()
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=not batch_norm)
+        self.bn2 = nn.BatchNorm2d(cout) if batch_norm else nn.Identity()
         self.relu = nn.ReLU(inplace=True)
         self.residual, self.stride, self.extra = residual, stride, cout - cin
 
@@ -50,10 +50,13 @@ class DepthNet(nn.Module):
         depth: 8, 14, 20, 26, 32, 44, 56, 110, ... (``6n + 2``).
         residual: identity shortcuts (ResNet) or none (the plain network).
         width: channels of the first stage (16 in the paper).
+        batch_norm: batch norm after every conv (the paper); ``False`` gives biased convs and no normalisation
+            (for the batch-norm / learning-rate claim).
     """
 
     def __init__(self, *, num_classes: int, in_channels: int, depth: int = 8, residual: bool = True,
-                 width: int = 16, mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> None:
+                 width: int = 16, batch_norm: bool = True, mean: Sequence[float] | None = None,
+                 std: Sequence[float] | None = None) -> None:
         super().__init__()
         if not isinstance(depth, int) or isinstance(depth, bool) or depth < 8 or (depth - 2) % 6:
             raise ValueError(f"depth must be 6n + 2 with n >= 1 (8, 14, 20, 26, 32, ...), got {depth!r}")
@@ -62,15 +65,15 @@ class DepthNet(nn.Module):
         n = (depth - 2) // 6
         d_mean, d_std = default_stats(in_channels)
         self.normalize = Normalize(mean or d_mean, std or d_std)
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width),
-                                  nn.ReLU(inplace=True))
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=not batch_norm),
+                                  nn.BatchNorm2d(width) if batch_norm else nn.Identity(), nn.ReLU(inplace=True))
         widths = (width, 2 * width, 4 * width)
         cin, stages, info, stride = width, [], [], 1
         for i, w in enumerate(widths):
             blocks = []
             for j in range(n):
                 s = 2 if (i > 0 and j == 0) else 1
-                blocks.append(DepthBlock(cin, w, s, residual))
+                blocks.append(DepthBlock(cin, w, s, residual, batch_norm))
                 cin = w
             stride *= 2 if i > 0 else 1
             stages.append(nn.Sequential(*blocks))
@@ -83,6 +86,8 @@ class DepthNet(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.fc(self.pool(self.stages(self.stem(self.normalize(x)))).flatten(1))
