@@ -83,6 +83,10 @@ class Claim:
         """The settings of the quick (or full) setting, with ``changes`` applied."""
         return self.settings(**{**(self.quick if quick else {}), **changes})
 
+    def settings_json(self, settings: Any) -> dict[str, Any]:
+        """``settings`` as the JSON a :class:`ClaimResult` stores (to compare a stored result's settings)."""
+        return _jsonable(settings)
+
     def __repr__(self) -> str:
         return f"Claim({self.number}: {self.id!r}, {self.title!r})"
 
@@ -176,7 +180,7 @@ class ClaimResult:
         numbers: everything the experiment measured (JSON).
         settings: the settings used.
         seeds: the seeds.
-        quick: whether the quick setting was run.
+        setting: ``"quick"``, ``"full"`` or ``"custom"`` (settings given that are neither).
         seconds: wall time of the experiment.
         files: the JSON and plot written (with ``out_dir``).
     """
@@ -188,13 +192,17 @@ class ClaimResult:
     numbers: dict[str, Any]
     settings: dict[str, Any]
     seeds: list[int]
-    quick: bool
+    setting: str
     seconds: float
     files: list[Path] = field(default_factory=list)
 
     @property
     def status(self) -> str:
         return self.verdict.status
+
+    @property
+    def quick(self) -> bool:
+        return self.setting == "quick"
 
     def key_numbers(self) -> str:
         """The parts' estimates, one short phrase each (for tables)."""
@@ -206,13 +214,13 @@ class ClaimResult:
 
     def to_json(self) -> dict[str, Any]:
         return {"claim": self.claim, "number": self.number, "title": self.title, "verdict": self.verdict.to_json(),
-                "numbers": self.numbers, "settings": self.settings, "seeds": self.seeds, "quick": self.quick,
+                "numbers": self.numbers, "settings": self.settings, "seeds": self.seeds, "setting": self.setting,
                 "seconds": round(self.seconds, 2), "files": [str(f) for f in self.files]}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ClaimResult:
         return cls(d["claim"], d["number"], d["title"], Verdict.from_json(d["verdict"]), d["numbers"], d["settings"],
-                   list(d["seeds"]), bool(d["quick"]), float(d["seconds"]), [Path(f) for f in d.get("files", [])])
+                   list(d["seeds"]), d["setting"], float(d["seconds"]), [Path(f) for f in d.get("files", [])])
 
     def __repr__(self) -> str:
         return f"ClaimResult({self.number} {self.claim!r}: {self.status})"
@@ -254,8 +262,9 @@ def run_claim(name: str, *, quick: bool = False, settings: Any = None, context: 
     verdict = claim.verdict(numbers)
     if verdict.status not in STATUSES:
         raise AssertionError(f"claim {claim.id}: verdict status {verdict.status!r}")
+    setting = "quick" if s == claim.config(True) else "full" if s == claim.config(False) else "custom"
     result = ClaimResult(claim.id, claim.number, claim.title, verdict, numbers, _jsonable(s), list(s.seeds),
-                         s == claim.config(True), seconds)
+                         setting, seconds)
     if out_dir is not None:
         out = Path(out_dir)
         if claim.plot is not None:
@@ -282,7 +291,8 @@ def run_claims(names: Sequence[str] | None = None, *, quick: bool = False, conte
         if on_result is not None:
             on_result(r)
     if out_dir is not None:
-        atomic_write_json(Path(out_dir) / "claims.json", {"quick": quick, "claims": [r.to_json() for r in results]})
+        atomic_write_json(Path(out_dir) / "claims.json",
+                          {"setting": "quick" if quick else "full", "claims": [r.to_json() for r in results]})
     return results
 
 

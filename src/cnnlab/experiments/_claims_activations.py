@@ -112,7 +112,7 @@ def saturation_claim(s: SaturationSettings, ctx: ClaimContext) -> dict[str, Any]
 
 @dataclass
 class InitSettings:
-    """The classic demonstration (cs231n, after Glorot & Bengio 2010): a ``layers``-deep tanh MLP of ``width``
+    """The classic demonstration (cs231n, after Glorot & Bengio 2010): a ``layers``-deep tanh MLP (float32) of ``width``
     units on ``samples`` N(0, 1) inputs, weights N(0, sigma^2), biases 0.
 
     Attributes:
@@ -130,11 +130,11 @@ class InitSettings:
 
 def _activation_stats(s: InitSettings, sigma_of: str, seed: int) -> dict[str, list[float]]:
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn(s.samples, s.width, generator=g, dtype=torch.float64)
+    x = torch.randn(s.samples, s.width, generator=g)
     stds, saturated = [], []
     for _ in range(s.layers):
         sigma = {"small": s.small, "large": s.large, "xavier": 1 / math.sqrt(x.shape[1])}[sigma_of]
-        w = torch.randn(x.shape[1], s.width, generator=g, dtype=torch.float64) * sigma
+        w = torch.randn(x.shape[1], s.width, generator=g) * sigma
         x = torch.tanh(x @ w)
         stds.append(float(x.std()))
         saturated.append(float((x.abs() > 0.99).double().mean()))

@@ -96,8 +96,9 @@ def _average(snapshots: list[torch.nn.Module]) -> torch.nn.Module:
           "averaging give part of that for the cost of one run",
     quotes=(Quote("ReLU, specialized normalization layers, PCA-based data augmentation, Dropout, Ensembling (used 7 "
                   "NN with different random weights)", "001_25408df1fda51281.txt"),
-            Quote("Ersemble: independent models ... prediction avg: avg prediction probs ... paran avg: avg parans ... "
-                  "Model Snopshot: train one mode! ... take sugashets of params", "004_ecac44b367f9b94b.txt")),
+            Quote("Time Ersemble: independent models ... prediction any! any prediction probs ... paran avg: avg "
+                  "parans ... Model Snopshot! train one mode! ... take sugashets of params",
+                  "004_ecac44b367f9b94b.txt")),
     tested="FastNet on Fashion-MNIST. Independent ensemble: members trained from different seeds "
            "(cnnlab.train.fit_ensemble), softmax probabilities averaged (cnnlab.train.ensemble_evaluate), compared "
            "with its best member. For the cost of one run: a snapshot ensemble (the same epochs split into cosine "

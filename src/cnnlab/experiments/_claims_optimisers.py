@@ -202,11 +202,11 @@ def plot_optimisers(result: ClaimResult):
     "optimisers", number="14",
     title="Momentum, Nesterov, RMSProp, Adagrad and Adam need fewer iterations than SGD, on an ill-conditioned "
           "quadratic and on a network",
-    quotes=(Quote("SGD w momentum ... -lower variance, higher bies ... prevents escillation, may avershed ... "
-                  "Nesterovi i) step in gradient die", "004_ecac44b367f9b94b.txt"),
-            Quote("RMS Prop Seales gradents by invest of monty average ... ADAGEAL ... cumulative sun of ... squared "
-                  "gradients ... work well on sets w wide range of gradient magnitudes ... ADAM; momentum + RMS "
-                  "Prop", "004_ecac44b367f9b94b.txt")),
+    quotes=(Quote("SG Dw momentum ... prevents escillation, may avershed ... Nesterovi i) step in gradient die",
+                  "004_ecac44b367f9b94b.txt"),
+            Quote("RMS Prop Seales gradents by invest of monty average ... ADAGEAL ... cumulative sun of ... Squared "
+                  "gradients ... work well on sets w wide range of gradient ... ADAM; momentum + RMS Prop",
+                  "004_ecac44b367f9b94b.txt")),
     tested="The notes describe the optimisers as improvements on plain gradient descent without saying by how "
            "much; the tested reading: each reaches a target loss in fewer iterations than SGD when every optimiser "
            "runs at its own best learning rate from the same log grid. Problem 1: f(x) = x^T A x / 2 in 2-D, "

@@ -158,11 +158,18 @@ class Part:
         ci = "" if e.method == "exact" else f" [{f(e.low)}, {f(e.high)}]"
         return f"{self.name} = {f(e.value)}{ci}"
 
+    def needs(self) -> str:
+        """The condition, e.g. ``"> +0.0 pp"``."""
+        return f"{'>' if self.claim == 'above' else '<'} {_fmt(self.unit)(self.threshold)}"
+
+    def interval(self) -> str:
+        """``value [low, high]`` in the part's unit (no interval for an exact value)."""
+        return self.short().split(" = ", 1)[1]
+
     @property
     def reason(self) -> str:
-        rel = ">" if self.claim == "above" else "<"
         word = {SUPPORTED: "holds", NOT_SUPPORTED: "fails", INCONCLUSIVE: "undecided"}[self.status]
-        return f"{self.short()} ({self.estimate.method}); needs {rel} {_fmt(self.unit)(self.threshold)}: {word}"
+        return f"{self.short()} ({self.estimate.method}); needs {self.needs()}: {word}"
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "estimate": self.estimate.to_json(), "threshold": self.threshold,

@@ -106,7 +106,7 @@ def plot_transfer(result: ClaimResult):
     title="Transfer learning: strong with little target data, mainly faster convergence with enough data, weaker "
           "when source and target domains are far apart",
     quotes=(Quote("IF teh source dataset you train on is very different from the target dataset, transfer learning "
-                  "is not as effective. If you have enough data for the target domain, it won't perform better, it "
+                  "is not as effective. If you have enough data for the target domain, it won\u2019t perform better, it "
                   "will just result in faster convergence", "000_27d70af722d9eeea.txt"),
             Quote("Performs very well on very small amount of training, if similar to the original data Does not "
                   "work very well if the target task's dataset is very different", "001_25408df1fda51281.txt"),
@@ -126,7 +126,7 @@ def plot_transfer(result: ClaimResult):
          "all have their 95% interval above 0.",
     uncertainty="paired t interval over seeds (subset, weights, order)",
     settings=TransferSettings,
-    quick={"sizes": (50, 200), "eval_size": 200, "resize": 24, "min_epochs": 1, "min_steps": 8, "max_epochs": 3},
+    quick={"sizes": (50, 200), "eval_size": 200, "resize": 24, "min_epochs": 1, "min_steps": 8, "max_epochs": 2},
     verdict=transfer_verdict, plot=plot_transfer)
 def transfer_claim(s: TransferSettings, ctx: ClaimContext) -> dict[str, Any]:
     runs: dict[str, dict[str, dict[str, dict[str, list[Any]]]]] = {}

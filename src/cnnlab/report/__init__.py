@@ -18,6 +18,7 @@ from cnnlab.report._html import (
     image_to_data_uri,
     save_image,
 )
+from cnnlab.report._section_claims import claims_page, claims_report
 
 __all__ = [
     "DEMO_SECTIONS",
@@ -25,6 +26,8 @@ __all__ = [
     "DemoResult",
     "Report",
     "Section",
+    "claims_page",
+    "claims_report",
     "escape",
     "figure_to_data_uri",
     "image_to_data_uri",
