@@ -27,11 +27,11 @@ class EnsembleSettings:
             Loshchilov & Hutter 2017), one snapshot at the end of each, so its cost is one member's.
     """
 
-    n_train: int = 20000
+    n_train: int = 10000
     test_images: int | None = None
-    epochs: int = 6
+    epochs: int = 4
     members: int = 7
-    cycles: int = 6
+    cycles: int = 4
     seeds: tuple[int, ...] = (0,)
 
 

@@ -28,12 +28,12 @@ class TransferSettings:
 
     near: str = "fashion-mnist"
     far: str = "digits"
-    sizes: tuple[int, ...] = (50, 1000)
-    eval_size: int = 500
+    sizes: tuple[int, ...] = (50, 500)
+    eval_size: int = 300
     resize: int = 32
-    min_epochs: int = 3
-    min_steps: int = 30
-    max_epochs: int = 10
+    min_epochs: int = 2
+    min_steps: int = 20
+    max_epochs: int = 8
     seeds: tuple[int, ...] = (0, 1, 2)
 
 
@@ -106,8 +106,8 @@ def plot_transfer(result: ClaimResult):
     title="Transfer learning: strong with little target data, mainly faster convergence with enough data, weaker "
           "when source and target domains are far apart",
     quotes=(Quote("IF teh source dataset you train on is very different from the target dataset, transfer learning "
-                  "is not as effective. If you have enough data for the target domain, it won\u2019t perform better, it "
-                  "will just result in faster convergence", "000_27d70af722d9eeea.txt"),
+                  "is not as effective. If you have enough data for the target domain, it won\u2019t perform better, "
+                  "it will just result in faster convergence", "000_27d70af722d9eeea.txt"),
             Quote("Performs very well on very small amount of training, if similar to the original data Does not "
                   "work very well if the target task's dataset is very different", "001_25408df1fda51281.txt"),
             Quote("small dataset retrain only classifier, i.e. last (end) softmax layer - medium dataset person the "
@@ -165,10 +165,10 @@ class ImbalanceSettings:
     """
 
     ratio: float = 100.0
-    n_max: int = 6000
+    n_max: int = 3000
     epochs: int = 5
-    eval_size: int | None = None
-    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    eval_size: int | None = 5000
+    seeds: tuple[int, ...] = (0, 1, 2, 3)
 
 
 def imbalance_verdict(numbers: dict[str, Any]) -> Verdict:

@@ -50,7 +50,7 @@ class VisualisationSettings:
     """
 
     n_train: int | None = None
-    epochs: int = 4
+    epochs: int = 3
     sanity_images: int = 200
     fraction: float = 0.9
     test_images: int = 2000
