@@ -17,13 +17,13 @@ TINY = {
     "depth-residual": {"depths": (8, 14), "width": 2, "n_train": 200, "test_images": 100, "epochs": 1,
                        "seeds": (0, 1)},
     "estimation-error": {"widths": (1, 2), "sizes": (40, 80), "steps": 6, "folds": 2, "test_images": 100,
-                         "seeds": (0, 1)},
+                         "seeds": (0,)},
     "transfer": {"sizes": (10, 20), "eval_size": 20, "resize": 16, "min_epochs": 1, "min_steps": 1,
-                 "max_epochs": 1, "seeds": (0, 1)},
+                 "max_epochs": 1, "seeds": (0,)},
     "fc-parameters": {"context": ()},
     "saturation": {"depths": (2, 6), "seeds": (0, 1)},
     "visualisation": {"n_train": 400, "epochs": 1, "sanity_images": 6, "test_images": 60, "map_images": 12},
-    "adversarial-defence": {"n_train": 400, "epochs": 1, "train_steps": 1, "attack_steps": 2, "test_images": 30,
+    "adversarial-defence": {"n_train": 400, "epochs": 1, "train_steps": 1, "attack_steps": 2, "test_images": 20,
                             "eot": 2},
     "imbalance-losses": {"n_max": 60, "epochs": 1, "eval_size": 100, "seeds": (0, 1)},
     "dropout": {"hidden": 32, "n_train": 200, "epochs": 2, "test_images": 100, "draws": 8, "seeds": (0, 1)},
@@ -97,9 +97,9 @@ def test_numbers_are_what_they_say(ctx):
 
 
 def test_runs_are_reproducible():
-    s = experiments.get_claim("depth-residual").config(True, **TINY["depth-residual"])
-    a = experiments.run_claim("depth-residual", settings=s, context=experiments.ClaimContext())
-    b = experiments.run_claim("depth-residual", settings=s, context=experiments.ClaimContext())
+    s = experiments.get_claim("dropout").config(True, **TINY["dropout"])
+    a = experiments.run_claim("dropout", settings=s, context=experiments.ClaimContext())
+    b = experiments.run_claim("dropout", settings=s, context=experiments.ClaimContext())
     assert a.numbers == b.numbers and a.verdict.reason == b.verdict.reason
 
 

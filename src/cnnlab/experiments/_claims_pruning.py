@@ -198,7 +198,7 @@ def plot_pruning(result: ClaimResult):
                                                                     [zero["high"] - zero["mean"]]], fmt="o",
                 label=f"{100 * n['verdict_sparsity']:g}% zero weights (dense kernels)")
     ax.axhline(1, color="grey", lw=0.8)
-    ax.set_xlabel("% removed")
+    ax.set_xlabel("% of channels removed (squares) or of weights zeroed (dot)")
     ax.set_ylabel("forward time dense / pruned (x)")
     ax.set_title(f"speed actually saved (CPU, batch {n['timing_batch']}, same run)", fontsize=9)
     ax.legend(fontsize=7)
