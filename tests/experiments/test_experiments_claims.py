@@ -299,7 +299,6 @@ def xavier(case):
 
 
 def ensembles(case):
-    n = 60
     best = [1] * 40 + [0] * 20
     ens = side(case, [1] * 50 + [0] * 10, [1] * 30 + [0] * 30, [1] * 39 + [0] + [1] * 2 + [0] * 18)
     return {"cycles": 3, "correct": {"members": [best, [1] * 35 + [0] * 25], "ensemble": ens,

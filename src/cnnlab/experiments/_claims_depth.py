@@ -193,6 +193,9 @@ def plot_capacity(result: ClaimResult):
         ax.plot(params, [mean("train_error", w) for w in widths], "o-", label="training error (modelling + "
                                                                              "optimisation)")
         ax.plot(params, [mean("test_error", w) for w in widths], "s-", label="test error")
+        for w, x in zip(widths, params):
+            ax.annotate(f"w={w}", (x, mean("test_error", w)), textcoords="offset points", xytext=(0, 6),
+                        ha="center", fontsize=7)
         ax.fill_between(params, [mean("train_error", w) for w in widths], [mean("test_error", w) for w in widths],
                         alpha=0.15, label="gap (estimation error)")
         cv = n["cv"][str(size)]
@@ -201,7 +204,7 @@ def plot_capacity(result: ClaimResult):
         chosen = n["parameters"][str(cv["chosen"])]
         ax.axvline(chosen, color="green", ls=":", label=f"CV's choice: width {cv['chosen']}")
         ax.set_xscale("log")
-        ax.set_xlabel("parameters")
+        ax.set_xlabel("parameters (FastNet widths w, 2w, 4w)")
         ax.set_ylabel("error (%)")
         ax.set_title(f"{size} training images (mean over {len(result.seeds)} seeds)", fontsize=10)
         ax.grid(alpha=0.3)
