@@ -17,7 +17,7 @@ from torch.nn.utils import prune
 
 from cnnlab.experiments._claims import ClaimContext, ClaimResult, Quote, register_claim
 from cnnlab.experiments._claims_common import as_floats, config, correct, split_pair, trained
-from cnnlab.experiments._claims_stats import Estimate, Verdict, combine, part, t_interval
+from cnnlab.experiments._claims_stats import Verdict, combine, from_summary, part, summary, t_interval
 
 MODEL = "fastnet_small"
 
@@ -136,22 +136,16 @@ def pruning_verdict(numbers: dict[str, Any]) -> Verdict:
     ch = numbers["channels"][f"{numbers['verdict_channels']:g}"]
     return combine([
         part(f"accuracy drop, {100 * numbers['verdict_sparsity']:g}% of weights removed (magnitude)",
-             _est(mag["drop"]), tol, "below", unit="pp"),
+             from_summary(mag["drop"]), tol, "below", unit="pp"),
         part(f"accuracy drop, {100 * numbers['verdict_channels']:g}% of channels removed (structured)",
-             _est(ch["drop"]), tol, "below", unit="pp"),
+             from_summary(ch["drop"]), tol, "below", unit="pp"),
         part(f"forward time, dense / slim network ({100 * numbers['verdict_channels']:g}% of channels removed)",
-             _est(ch["speedup"]), 1.0, "above", unit="x"),
+             from_summary(ch["speedup"]), 1.0, "above", unit="x"),
     ])
 
 
-def _est(d: dict[str, Any]) -> Estimate:
-    return Estimate(d["mean"], d["low"], d["high"], d["n"], d["method"])
-
-
 def _interval(values: list[float], unit: str, paired: bool = False) -> dict[str, Any]:
-    e = t_interval(values, unit=unit)
-    return {"mean": e.value, "low": e.low, "high": e.high, "n": e.n, "method": ("paired " if paired else "")
-            + e.method}
+    return summary(t_interval(values, unit=unit), paired=paired)
 
 
 def plot_pruning(result: ClaimResult):

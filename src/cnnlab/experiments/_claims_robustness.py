@@ -13,7 +13,16 @@ from cnnlab import robust
 from cnnlab.data import ImageTensors
 from cnnlab.experiments._claims import ClaimContext, ClaimResult, Quote, register_claim
 from cnnlab.experiments._claims_common import as_floats, build, config, correct, predictions, split_pair, trained
-from cnnlab.experiments._claims_stats import Estimate, Verdict, combine, exact, part, t_interval, wilson_interval
+from cnnlab.experiments._claims_stats import (
+    Verdict,
+    combine,
+    exact,
+    from_summary,
+    part,
+    summary,
+    t_interval,
+    wilson_interval,
+)
 
 # the standard network of these claims: FastNet (conv-BN-ReLU x3, max pooling, global max pool), Adam, cosine
 MODEL, MODEL_KW = "fastnet_small", {"num_classes": 10, "in_channels": 1}
@@ -65,12 +74,8 @@ def invariance_verdict(numbers: dict[str, Any]) -> Verdict:
                   "below")]
     for key, claim in [(k, "below") for k in numbers["small"]] + [(k, "above") for k in numbers["large"]]:
         d = numbers["drops"][key]
-        parts.append(part(f"accuracy drop, {key.replace(':', ' ')}", _estimate(d), tol, claim, unit="pp"))
+        parts.append(part(f"accuracy drop, {key.replace(':', ' ')}", from_summary(d), tol, claim, unit="pp"))
     return combine(parts)
-
-
-def _estimate(d: dict[str, Any]):
-    return Estimate(d["mean"], d["low"], d["high"], d["n"], d["method"])
 
 
 def plot_invariance_claim(result: ClaimResult):
@@ -159,13 +164,10 @@ def invariance_claim(s: InvarianceSettings, ctx: ClaimContext) -> dict[str, Any]
         if seed == s.seeds[0]:
             rows = robust.translation_equivariance(net, x[:s.equivariance_images], shift=s.shift)
             eq = [{"layer": r.layer, "downsampling": r.downsampling, **r.errors} for r in rows]
-    summary = {}
-    for key, d in drops.items():
-        e = t_interval(d, unit="images")
-        summary[key] = {"mean": e.value, "low": e.low, "high": e.high, "n": e.n, "method": f"paired {e.method}"}
+    drop_summary = {k: summary(t_interval(d, unit="images"), paired=True) for k, d in drops.items()}
     return {"tolerance": s.tolerance, "shift": s.shift, "equivariance": eq,
             "circular_error": max(r["circular"] for r in eq), "zeros_error": max(r["zeros"] for r in eq),
-            "curves": curves, "drops": summary,
+            "curves": curves, "drops": drop_summary,
             "small": [f"{k}:{v:g}" for k, v in s.small], "large": [f"{k}:{v:g}" for k, v in s.large]}
 
 
@@ -294,9 +296,9 @@ class DefenceSettings:
 def defence_verdict(numbers: dict[str, Any]) -> Verdict:
     m = numbers["margin"]
     parts = [part("adversarial training: PGD accuracy gain over standard training",
-                  _estimate(numbers["adversarial_gain"]), m, "above", unit="pp")]
+                  from_summary(numbers["adversarial_gain"]), m, "above", unit="pp")]
     for name, row in numbers["defences"].items():
-        parts.append(part(f"{name}: accuracy gain under the adaptive attack", _estimate(row["adaptive_gain"]), m,
+        parts.append(part(f"{name}: accuracy gain under the adaptive attack", from_summary(row["adaptive_gain"]), m,
                           "below", unit="pp"))
     return combine(parts)
 
@@ -328,8 +330,7 @@ def plot_defence(result: ClaimResult):
 
 
 def _paired(a: torch.Tensor, b: torch.Tensor) -> dict[str, Any]:
-    e = t_interval((a.float() - b.float()).tolist(), unit="images")
-    return {"mean": e.value, "low": e.low, "high": e.high, "n": e.n, "method": f"paired {e.method}"}
+    return summary(t_interval((a.float() - b.float()).tolist(), unit="images"), paired=True)
 
 
 @register_claim(

@@ -116,6 +116,18 @@ def wilson_interval(k: int, n: int, *, unit: str = "images") -> Estimate:
     return Estimate(p, max(0.0, centre - half), min(1.0, centre + half), n, f"Wilson over {n} {unit}")
 
 
+def summary(est: Estimate, *, paired: bool = False) -> dict[str, Any]:
+    """An estimate as the numbers dict claims store when the raw values are too many to keep (per-image values
+    of thousands of images): ``{"mean", "low", "high", "n", "method"}``; :func:`from_summary` reads it back."""
+    return {"mean": est.value, "low": est.low, "high": est.high, "n": est.n,
+            "method": ("paired " if paired and not est.method.startswith("paired") else "") + est.method}
+
+
+def from_summary(d: dict[str, Any]) -> Estimate:
+    """The :class:`Estimate` of a :func:`summary` dict."""
+    return Estimate(float(d["mean"]), float(d["low"]), float(d["high"]), int(d["n"]), str(d["method"]))
+
+
 def exact(value: float) -> Estimate:
     """A value computed without sampling: its interval is the value itself."""
     v = float(value)
