@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> dict:
         else:
             how = "kept"
         results.append(r)
-        print(f"{r.number:>4} {r.claim}: {r.status} ({r.seconds:.0f} s, {how}; load {os.getloadavg()[0]:.1f})",
+        print(f"{r.number:>4} {r.claim}: {r.status} ({r.seconds:.0f} s, {r.cpu_seconds:.0f} s CPU, {how}; "
+              f"load {os.getloadavg()[0]:.1f})",
               file=sys.stderr, flush=True)
     seconds = time.perf_counter() - t_all
     from cnnlab.report import claims_page
@@ -93,13 +94,15 @@ def main(argv: list[str] | None = None) -> dict:
     summary = {"setting": "quick" if args.quick else "full", "machine": machine,
                "claims": [{"claim": r.claim, "number": r.number, "title": r.title, "status": r.status,
                            "reason": r.verdict.reason, "key_numbers": r.key_numbers(), "seeds": r.seeds,
-                           "seconds": round(r.seconds, 1), "settings": r.settings} for r in results]}
+                           "seconds": round(r.seconds, 1), "cpu_seconds": round(r.cpu_seconds, 1),
+                           "settings": r.settings} for r in results]}
     atomic_write_json(out / "summary.json", summary)
     rows = [[f"{r.number} `{r.claim}`", f"**{r.status}**", r.key_numbers(), ",".join(map(str, r.seeds)) or "-",
-             f"{r.seconds:.0f}"] for r in results]
-    print(markdown_table(["claim", "verdict", "key numbers [95% interval]", "seeds", "s"], rows))
-    print(f"\n{len(results)} claims, {seconds:.0f} s this run (sum of claim times {sum(r.seconds for r in results):.0f}"
-          f" s); load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after; page: {page}")
+             f"{r.seconds:.0f}", f"{r.cpu_seconds:.0f}" if r.cpu_seconds else "-"] for r in results]
+    print(markdown_table(["claim", "verdict", "key numbers [95% interval]", "seeds", "wall s", "CPU s"], rows))
+    wall, cpu = sum(r.seconds for r in results), sum(r.cpu_seconds for r in results)
+    print(f"\n{len(results)} claims, {seconds:.0f} s this run (claims: {wall:.0f} s wall, {cpu:.0f} s CPU); "
+          f"load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after; page: {page}")
     return summary
 
 

@@ -8,8 +8,8 @@ import argparse
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("claims", help="run the notes' claims as experiments and give each a verdict",
                        description="Each claim of the course notes is an experiment with a verdict (supported / "
-                       "not supported / inconclusive) decided by a stated rule on 95%% intervals. Writes one JSON "
-                       "and one plot per claim, claims.json and claims.html to --out; prints the verdicts.")
+                       "not supported / inconclusive) decided by a stated rule on 95 percent intervals. Writes one "
+                       "JSON and one plot per claim, claims.json and claims.html to --out; prints the verdicts.")
     p.add_argument("claims", nargs="*", metavar="ID", help="claim ids or numbers (default: all; see --list)")
     p.add_argument("--quick", action="store_true", help="the quick settings (seconds to a minute each) instead "
                    "of the full ones (the benchmark's, hours on a CPU)")
@@ -59,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     names = [experiments.get_claim(n).id for n in args.claims]  # unknown ids fail before anything runs
 
     def progress(r) -> None:
-        print(f"{r.number:>4} {r.claim}: {r.status} ({r.seconds:.0f} s)", file=sys.stderr, flush=True)
+        print(f"{r.number:>4} {r.claim}: {r.status} ({r.seconds:.0f} s, {r.cpu_seconds:.0f} s CPU)", file=sys.stderr,
+              flush=True)
 
     ctx = experiments.ClaimContext(device=args.device, data_dir=args.data_dir)
     results, page = claims_report(names or None, quick=args.quick, out_dir=args.out, context=ctx,
@@ -71,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     counts = {s: sum(r.status == s for r in results) for s in (experiments.SUPPORTED, experiments.NOT_SUPPORTED,
                                                               experiments.INCONCLUSIVE)}
     print(f"{len(results)} claims ({'quick' if args.quick else 'full'} setting): "
-          + ", ".join(f"{v} {k}" for k, v in counts.items()) + f"; {sum(r.seconds for r in results):.0f} s")
+          + ", ".join(f"{v} {k}" for k, v in counts.items())
+          + f"; {sum(r.seconds for r in results):.0f} s ({sum(r.cpu_seconds for r in results):.0f} s CPU)")
     print(f"page: {page}")
     return 0

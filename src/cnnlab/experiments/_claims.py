@@ -182,6 +182,8 @@ class ClaimResult:
         seeds: the seeds.
         setting: ``"quick"``, ``"full"`` or ``"custom"`` (settings given that are neither).
         seconds: wall time of the experiment.
+        cpu_seconds: CPU time of the process during the experiment (on a shared CPU the honest measure of its
+            cost: with one torch thread it is the wall time the experiment would take on an idle core).
         files: the JSON and plot written (with ``out_dir``).
     """
 
@@ -194,6 +196,7 @@ class ClaimResult:
     seeds: list[int]
     setting: str
     seconds: float
+    cpu_seconds: float = 0.0
     files: list[Path] = field(default_factory=list)
 
     @property
@@ -215,12 +218,14 @@ class ClaimResult:
     def to_json(self) -> dict[str, Any]:
         return {"claim": self.claim, "number": self.number, "title": self.title, "verdict": self.verdict.to_json(),
                 "numbers": self.numbers, "settings": self.settings, "seeds": self.seeds, "setting": self.setting,
-                "seconds": round(self.seconds, 2), "files": [str(f) for f in self.files]}
+                "seconds": round(self.seconds, 2), "cpu_seconds": round(self.cpu_seconds, 2),
+                "files": [str(f) for f in self.files]}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ClaimResult:
         return cls(d["claim"], d["number"], d["title"], Verdict.from_json(d["verdict"]), d["numbers"], d["settings"],
-                   list(d["seeds"]), d["setting"], float(d["seconds"]), [Path(f) for f in d.get("files", [])])
+                   list(d["seeds"]), d["setting"], float(d["seconds"]), float(d.get("cpu_seconds", 0.0)),
+                   [Path(f) for f in d.get("files", [])])
 
     def __repr__(self) -> str:
         return f"ClaimResult({self.number} {self.claim!r}: {self.status})"
@@ -256,15 +261,15 @@ def run_claim(name: str, *, quick: bool = False, settings: Any = None, context: 
     if not isinstance(s, claim.settings):
         raise TypeError(f"settings of claim {claim.id!r} must be a {claim.settings.__name__}, got {type(s).__name__}")
     ctx = context if context is not None else ClaimContext()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     numbers = _jsonable(claim.run(s, ctx))
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     verdict = claim.verdict(numbers)
     if verdict.status not in STATUSES:
         raise AssertionError(f"claim {claim.id}: verdict status {verdict.status!r}")
     setting = "quick" if s == claim.config(True) else "full" if s == claim.config(False) else "custom"
     result = ClaimResult(claim.id, claim.number, claim.title, verdict, numbers, _jsonable(s), list(s.seeds),
-                         setting, seconds)
+                         setting, seconds, cpu)
     if out_dir is not None:
         out = Path(out_dir)
         if claim.plot is not None:
@@ -297,8 +302,8 @@ def run_claims(names: Sequence[str] | None = None, *, quick: bool = False, conte
 
 
 def claims_table(results: Sequence[ClaimResult]) -> tuple[list[str], list[list[str]]]:
-    """Headers and rows (claim, verdict, key numbers, uncertainty, seeds, seconds) for a terminal or markdown
-    table."""
+    """Headers and rows (claim, verdict, key numbers, uncertainty, seeds, wall and CPU seconds) for a terminal or
+    markdown table."""
     rows = [[f"{r.number} {r.claim}", r.status, r.key_numbers(), r.uncertainty(),
-             ",".join(map(str, r.seeds)), f"{r.seconds:.0f}"] for r in results]
-    return ["claim", "verdict", "key numbers", "uncertainty", "seeds", "s"], rows
+             ",".join(map(str, r.seeds)), f"{r.seconds:.0f}", f"{r.cpu_seconds:.0f}"] for r in results]
+    return ["claim", "verdict", "key numbers", "uncertainty", "seeds", "s", "cpu s"], rows

@@ -59,7 +59,8 @@ def claim_html(result) -> str:
         "<table><tr><th>part</th><th>estimate [95% interval]</th><th>needs</th><th>interval over</th>"
         f"<th>verdict</th></tr>{rows}</table>{plot}"
         f"<details><summary>{escape(result.setting)} setting, seeds "
-        f"{escape(', '.join(map(str, result.seeds)) or 'none')}, {result.seconds:.1f} s</summary>"
+        f"{escape(', '.join(map(str, result.seeds)) or 'none')}, {result.seconds:.1f} s "
+        f"({result.cpu_seconds:.1f} s CPU)</summary>"
         f"<pre>{escape(json.dumps(result.settings, indent=1))}</pre></details>"
         f"<p class='muted'>Rerun: <code>cnnlab claims {escape(claim.id)}{' --quick' if result.quick else ''} "
         "--out DIR</code></p>")
