@@ -20,8 +20,9 @@ from cnnlab.report._html import Report, Section, escape, figure_to_data_uri
 
 COLOURS = {"supported": "#1b7f3b", "not supported": "#b3261e", "inconclusive": "#8a6d00"}
 CSS = ("<style>.verdict{display:inline-block;padding:.1rem .5rem;border-radius:4px;color:#fff;font-weight:600;"
-       "font-size:.85rem}blockquote{margin:.4rem 0 .4rem 1rem;padding-left:.7rem;border-left:3px solid #ccc;"
-       "color:#333}.src{color:#777;font-size:.8rem}.claimplot{max-width:100%;border:1px solid #eee}"
+       "white-space:nowrap;font-size:.85rem}blockquote{margin:.4rem 0 .4rem 1rem;padding-left:.7rem;"
+       "border-left:3px solid #ccc;color:#333}.src{color:#777;font-size:.8rem}"
+       ".claimplot{max-width:100%;border:1px solid #eee}"
        "details{margin:.4rem 0}pre{white-space:pre-wrap;font-size:.8rem;background:#f7f7f7;padding:.5rem}</style>")
 
 
