@@ -232,7 +232,7 @@ def _kfold(data: ImageTensors, k: int, seed: int) -> list[tuple[ImageTensors, Im
                   "increases.", "001_25408df1fda51281.txt"),
             Quote("k fold evers validation ... partition into K sett, ... use different set for testing",
                   "004_ecac44b367f9b94b.txt")),
-    tested="FastNet at widths 2 to 16 (hundreds to tens of thousands of parameters) on a small and a larger subset "
+    tested="FastNet at several widths (hundreds to tens of thousands of parameters) on a small and a larger subset "
            "of Fashion-MNIST (14x14), each trained for the same number of Adam steps. The decomposition is not "
            "observable directly; it is read through its usual proxies: estimation error as the generalisation gap "
            "(test minus training error); modelling error through the training error with the larger set (a "
