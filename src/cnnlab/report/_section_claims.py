@@ -122,8 +122,8 @@ def claims_section(ctx: DemoContext) -> Section:
     rest = [get_claim(n) for n in claim_names() if n not in fast]
     if rest:
         body.append("<h3>Not run in the demo</h3><table><tr><th>#</th><th>claim</th><th>command</th></tr>" + "".join(
-            f"<tr><td>{escape(c.number)}</td><td>{escape(c.title)}</td><td><code>cnnlab claims {escape(c.id)} "
-            "--quick --out DIR</code></td></tr>" for c in rest) + "</table>")
+            f"<tr><td>{escape(c.number)}</td><td>{escape(c.title)}</td><td style='white-space:nowrap'><code>cnnlab "
+            f"claims {escape(c.id)} --quick --out DIR</code></td></tr>" for c in rest) + "</table>")
         body.append("<p><code>cnnlab claims --quick --out DIR</code> runs them all (under 10 minutes on a 2-core "
                     "CPU); <code>python benchmarks/bench_claims.py</code> the full settings.</p>")
     for r in results:
