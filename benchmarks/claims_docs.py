@@ -1,0 +1,123 @@
+"""Write the measured parts of docs/claims.md and benchmarks/README.md from stored claim results.
+
+Reads the per-claim JSON that ``bench_claims.py`` writes (``benchmarks/results/claims-quick`` for the quick
+setting, ``benchmarks/results/claims`` for the full one), recomputes each verdict from the stored numbers with the
+rule as it is now, and replaces the text between the ``<!-- claims:... -->`` markers:
+
+* docs/claims.md, ``claims:list``: every claim (quote, what is tested, rule, uncertainty, quick and full verdict),
+  claim 3 listed as pending;
+* benchmarks/README.md, ``claims:table``: the verdict table (claim, verdict, key numbers, seeds, wall / CPU s).
+
+    python benchmarks/claims_docs.py [--quick DIR] [--full DIR]
+
+Nothing is run; a claim without a stored result reads "not run yet".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+from cnnlab import experiments
+from cnnlab._format import markdown_table
+from cnnlab._io import atomic_write_text
+
+ROOT = Path(__file__).resolve().parent.parent
+PENDING = {"3": ("Networks are biased towards texture, humans towards shape",
+                 "pending: it needs the shape-bias measurement of the style issue (`cnnlab.style`), which is on "
+                 "another branch; the lead registers it as `_claims_shape.py` when that lands.")}
+
+
+def load(directory: Path) -> dict[str, experiments.ClaimResult]:
+    """Stored results by claim id, verdicts recomputed; results of other settings than the current ones are
+    left out (they would describe a setting the code no longer has)."""
+    out = {}
+    if not directory.is_dir():
+        return out
+    for f in sorted(directory.glob("*.json")):
+        if f.name in ("claims.json", "summary.json"):
+            continue
+        r = experiments.ClaimResult.from_json(json.loads(f.read_text()))
+        claim = experiments.get_claim(r.claim)
+        quick = directory.name.endswith("quick")
+        if r.settings != claim.settings_json(claim.config(quick)):
+            continue
+        r.verdict = claim.verdict(r.numbers)
+        out[r.claim] = r
+    return out
+
+
+def _order(number: str) -> tuple[int, str]:
+    m = re.match(r"(\d+)(.*)", number)
+    return int(m.group(1)), m.group(2)
+
+
+def _cpu(r: experiments.ClaimResult) -> str:
+    return f"{r.cpu_seconds:.0f}" if r.cpu_seconds else "not recorded"
+
+
+def claim_list(quick: dict, full: dict) -> str:
+    entries = [(experiments.get_claim(n).number, n) for n in experiments.claim_names()]
+    entries += [(k, None) for k in PENDING]
+    lines = []
+    for number, name in sorted(entries, key=lambda e: _order(e[0])):
+        if name is None:
+            title, note = PENDING[number]
+            lines += [f"### {number}. {title}\n", f"**Not registered yet** — {note}\n"]
+            continue
+        c = experiments.get_claim(name)
+        lines.append(f"### {c.number}. {c.title} (`{c.id}`)\n")
+        lines += [f"> {q.text}  \n> — `{q.source}`\n" for q in c.quotes]
+        lines.append(f"**Tested.** {c.tested}\n")
+        lines.append(f"**Rule.** {c.rule} **Uncertainty:** {c.uncertainty}.\n")
+        for label, res in (("quick", quick), ("full", full)):
+            r = res.get(name)
+            if r is None:
+                lines.append(f"- **{label}:** not run yet")
+            else:
+                seeds = ",".join(map(str, r.seeds)) or "-"
+                why = "" if r.status == "supported" else f" {r.verdict.reason}."
+                cpu = f"{r.cpu_seconds:.0f} s CPU" if r.cpu_seconds else "CPU time not recorded"
+                lines.append(f"- **{label}:** **{r.status}** —{why} Numbers: {r.key_numbers()} (seeds {seeds};"
+                             f" {r.seconds:.0f} s wall, {cpu})")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def verdict_table(results: dict) -> str:
+    rows = []
+    for r in sorted(results.values(), key=lambda r: _order(r.number)):
+        rows.append([f"{r.number} `{r.claim}`", f"**{r.status}**", r.key_numbers().replace("|", "\\|"),
+                     ",".join(map(str, r.seeds)) or "-", f"{r.seconds:.0f}", _cpu(r)])
+    return markdown_table(["claim", "verdict", "key numbers [95% interval]", "seeds", "wall s", "CPU s"], rows)
+
+
+def replace(path: Path, marker: str, text: str) -> None:
+    src = path.read_text()
+    begin, end = f"<!-- claims:{marker} begin -->", f"<!-- claims:{marker} end -->"
+    if begin not in src or end not in src:
+        raise ValueError(f"{path}: markers {begin} / {end} not found")
+    head, rest = src.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    atomic_write_text(path, f"{head}{begin}\n{text}\n{end}{tail}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", default=str(ROOT / "benchmarks" / "results" / "claims-quick"))
+    p.add_argument("--full", default=str(ROOT / "benchmarks" / "results" / "claims"))
+    args = p.parse_args(argv)
+    quick, full = load(Path(args.quick)), load(Path(args.full))
+    replace(ROOT / "docs" / "claims.md", "list", claim_list(quick, full))
+    missing = [n for n in experiments.claim_names() if n not in full]
+    table = ["Full setting:\n", verdict_table(full) if full else "(none run yet)"]
+    if missing:
+        table.append(f"\nNot run in the full setting yet: {', '.join(missing)}.")
+    table += ["\nQuick setting (`cnnlab claims --quick`):\n", verdict_table(quick)]
+    replace(ROOT / "benchmarks" / "README.md", "table", "\n".join(table))
+
+
+if __name__ == "__main__":
+    main()
