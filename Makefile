@@ -4,8 +4,10 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PYTEST_ARGS ?=
 FMNIST  = /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+CHROMIUM = /usr/bin/chromium
+STUDIO_ARGS ?=
 
-.PHONY: demo test lint install dev fashion-mnist bench clean
+.PHONY: demo studio test lint install dev fashion-mnist chromium bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +26,10 @@ dev: $(VENV)/.installed-dev
 demo: install
 	$(BIN)/cnnlab demo --out cnnlab-demo
 
+# the local web app on http://127.0.0.1:8000/ (make studio STUDIO_ARGS="--runs runs --port 8001")
+studio: install
+	$(BIN)/cnnlab studio $(STUDIO_ARGS)
+
 # Debian's dataset-fashion-mnist puts the real IDX files in /usr/share/datasets/fashion-mnist.
 fashion-mnist:
 	@if [ ! -f $(FMNIST) ] && [ -z "$$CNNLAB_DATA" ]; then \
@@ -33,7 +39,17 @@ fashion-mnist:
 	  else echo "warning: Fashion-MNIST missing; run: sudo apt install dataset-fashion-mnist"; fi; \
 	fi
 
-test: dev fashion-mnist
+# Debian's chromium, which the studio's browser tests drive with Playwright (never `playwright install`: it
+# downloads a browser). Without it those tests fail, saying so.
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+	      >/dev/null || echo "warning: could not install chromium"; \
+	  else echo "warning: $(CHROMIUM) missing (the studio's browser tests will fail); run: sudo apt install chromium"; fi; \
+	fi
+
+test: dev fashion-mnist chromium
 	$(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)
 
 lint: dev

@@ -43,7 +43,7 @@ def test_summary_of_a_checkpoint(tmp_path, capsys):
     (["summary", "lenet5", "--input", "1x0x28"], "--input must look like"),
     (["summary", "lenet5", "--input", "abc"], "--input must look like"),
     (["summary", "lenet5", "--input", "3x28x28"], "1-channel images"),
-    (["summary", "lenet5", "--depth", "-1"], "--depth must be"),
+    (["summary", "lenet5", "--depth", "-1"], "argument --depth: must be a non-negative integer, got '-1'"),
     (["summary", "lenet5", "--format", "xml"], "invalid choice"),
     (["summary", "resnt50"], "unknown model"),
 ])

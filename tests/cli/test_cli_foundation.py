@@ -40,8 +40,8 @@ def test_predict_a_file(tmp_path, capsys):
         (["predict", "missing.png"], "no such image file"),
         (["predict", "sample:eagle"], "unknown sample image"),
         (["predict", "sample:chelsea", "--model", "resnt50"], "unknown model"),
-        (["predict", "sample:chelsea", "--topk", "0"], "--topk must be at least 1"),
-        (["predict", "sample:chelsea", "--topk", "x"], "invalid int value"),
+        (["predict", "sample:chelsea", "--topk", "0"], "argument --topk: must be a positive integer, got '0'"),
+        (["predict", "sample:chelsea", "--topk", "x"], "argument --topk: must be an integer, got 'x'"),
         (["nosuchcommand"], "invalid choice"),
     ],
 )

@@ -133,7 +133,7 @@ def test_upsample_and_normalize_helpers():
     (lambda n, x: explain.saliency(n, x, 1, reduce="mean"), ValueError, "reduce must be"),
     (lambda n, x: explain.gradcam(n, x, 1, layer="features.9"), ValueError, "no layer 'features.9'"),
     (lambda n, x: explain.gradcam(n, x, 1, layer=torch.nn.Conv2d(1, 1, 1)), ValueError, "not a module"),
-    (lambda n, x: explain.occlusion(n, x, 1, window=40), ValueError, "larger than the image"),
+    (lambda n, x: explain.occlusion(n, x, 1, window=40), ValueError, "window 40 is larger than the 28x28 image"),
     (lambda n, x: explain.occlusion(n, x, 1, window=0), ValueError, "window must be a positive int"),
     (lambda n, x: explain.explain("gradcma", n, x), ValueError, "did you mean gradcam"),
 ])

@@ -61,12 +61,16 @@ def test_reference_train_command(capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["conv-demo", "--mode", "half"], "invalid choice"),
-    (["conv-demo", "--stride", "0"], "stride must be an integer in [1, 8], got 0"),
+    (["conv-demo", "--stride", "0"], "argument --stride: must be a positive integer, got '0'"),
     (["conv-demo", "--mode", "valid", "--size", "3", "--kernel", "3", "--dilation", "2"], "kernel extent 5"),
-    (["conv-demo", "--kernel", "x"], "invalid int value"),
-    (["saturation", "--depth", "0"], "depth must be at least 1"),
-    (["saturation", "--weight-scale", "-1"], "weight_scale must be positive"),
-    (["reference-train", "--epochs", "0"], "need epochs >= 1"),
+    (["conv-demo", "--kernel", "x"], "argument --kernel: must be an integer, got 'x'"),
+    (["conv-demo", "--stride", "9"], "stride must be an integer in [1, 8], got 9"),
+    (["saturation", "--depth", "0"], "argument --depth: must be a positive integer, got '0'"),
+    (["saturation", "--weight-scale", "-1"], "argument --weight-scale: must be a number > 0, got '-1'"),
+    (["reference-train", "--epochs", "0"], "argument --epochs: must be a positive integer, got '0'"),
+    (["saturation", "--weight-scale", "nan"], "argument --weight-scale: must be a number (not NaN or infinity)"),
+    (["reference-train", "--lr", "nan"], "argument --lr: must be a number (not NaN or infinity), got 'nan'"),
+    (["reference-train", "--momentum", "1"], "--momentum must be in [0, 1), got 1"),
 ])
 def test_bad_input_one_line_exit_2(argv, message, capsys):
     assert main(argv) == 2
@@ -86,3 +90,16 @@ def test_demo_report_section(tmp_path, lite0):
     rel = float(re.search(r"largest activation ([0-9.e+-]+)", section.body).group(1))
     assert rel < 1e-5
     assert section.body.count("<tr>") == 6 and "data:image/png;base64," in section.body
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: ref.SaturationConfig(weight_scale=float("nan")), "weight_scale must be a number (not NaN"),
+    (lambda: ref.SaturationConfig(depth=0), "depth must be a positive integer"),
+    (lambda: ref.DigitsConfig(lr=float("nan")), "lr must be a number (not NaN"),
+    (lambda: ref.DigitsConfig(momentum=float("inf")), "momentum must be a number (not NaN"),
+    (lambda: ref.SGD(lr=float("nan")), "lr must be a number (not NaN"),
+])
+def test_the_reference_engine_refuses_nan_settings(make, message):
+    """NaN compares false with every bound: ``lr <= 0`` let it through and training ran to NaN with exit 0."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        make()

@@ -163,7 +163,7 @@ def test_eval_mode_false_keeps_train_mode_during_the_attack():
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"eps": 3.0}, "eps must be in [0, 1], got 3.0"),
-    ({"eps": -0.1, "norm": "l2"}, "eps must be non-negative"),
+    ({"eps": -0.1, "norm": "l2"}, "eps must be a number >= 0, got -0.1"),
     ({"eps": 0.1, "norm": "l3"}, "norm must be 'linf' or 'l2'"),
     ({"eps": 0.1, "steps": -1}, "steps must be"),
     ({"eps": 0.1, "restarts": 0}, "restarts must be"),
@@ -175,7 +175,7 @@ def test_bad_arguments_raise_naming_the_value(kwargs, message):
 
 
 def test_images_outside_the_unit_box_are_refused():
-    with pytest.raises(ValueError, match=r"images must be in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"images must be pixels in \[0, 1\], got values in .*0\.\.255 pixels"):
         robust.fgsm(TinyNet(), torch.rand(2, 1, 8, 8) * 255, torch.zeros(2).long())
     with pytest.raises(ValueError, match="labels must be an integer"):
         robust.fgsm(TinyNet(), torch.rand(2, 1, 8, 8), torch.zeros(2))

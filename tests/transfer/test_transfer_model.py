@@ -171,7 +171,7 @@ def test_bad_transfer_model_arguments(small_source):
         transfer.transfer_model(path, num_classes=0)
     with pytest.raises(ValueError, match="2 class names"):
         transfer.transfer_model(path, num_classes=3, classes=["a", "b"])
-    with pytest.raises(ValueError, match="unknown model"):
+    with pytest.raises(FileNotFoundError, match="no such checkpoint directory"):  # a path, not a model name
         transfer.transfer_model(path.parent / "nothing", num_classes=3)
 
 

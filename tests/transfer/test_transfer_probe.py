@@ -138,7 +138,7 @@ def test_cli_transfer_freeze_and_checkpoint(tmp_path, tiny_net, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["--mode", "freeze:x"], "mode must be"),
     (["--mode", "freeze:50"], "more blocks than the model has"),
-    (["--from", "no/such/dir"], "unknown model"),
+    (["--from", "no/such/dir"], "no such checkpoint directory: 'no/such/dir'"),
     (["--data", "cifar10:/no/such"], "does not exist"),
     (["--subset", "0"], "subset must be"),
 ])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from cnnlab.cli._types import nonneg_int, positive_int
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("conv-demo", help="worked example: a convolution, its gradients and their identities",
@@ -11,11 +13,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "engine), backpropagate an integer upstream gradient and check dW = x ⋆ dY "
                        "(cross-correlation), dX = dY * w (full convolution) and the transposed convolution.")
     p.add_argument("--mode", default="same", choices=["valid", "same", "full"])
-    p.add_argument("--stride", type=int, default=1)
-    p.add_argument("--dilation", type=int, default=1)
-    p.add_argument("--size", type=int, default=5, help="input side (default 5)")
-    p.add_argument("--kernel", type=int, default=3, help="kernel side (default 3)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--stride", type=positive_int, default=1)
+    p.add_argument("--dilation", type=positive_int, default=1)
+    p.add_argument("--size", type=positive_int, default=5, help="input side")
+    p.add_argument("--kernel", type=positive_int, default=3, help="kernel side")
+    p.add_argument("--seed", type=nonneg_int, default=0)
     p.set_defaults(func=run)
 
 

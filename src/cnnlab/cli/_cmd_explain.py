@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from cnnlab.cli._types import positive_int
+
 METHODS = ("saliency", "deconvnet", "guided", "cam", "gradcam", "guided-gradcam", "occlusion")
 
 
@@ -14,51 +16,72 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--method", default="gradcam", choices=METHODS)
     p.add_argument("--model", default="efficientnet_lite0", help="registry name or checkpoint directory")
-    p.add_argument("--layer", default=None, help="layer for cam / gradcam / guided-gradcam (dotted name; "
-                   "default: the last convolution)")
+    p.add_argument("--layer", default=None, help="feature layer for cam / gradcam / guided-gradcam (dotted name; "
+                   "default: the deepest feature map the model's card records)")
     p.add_argument("--target", default=None, help="class index or name to explain (default: the prediction)")
-    p.add_argument("--window", type=int, default=None, help="occlusion window (default: image size / 8)")
-    p.add_argument("--stride", type=int, default=None, help="occlusion stride (default: window / 2)")
+    p.add_argument("--window", type=positive_int, default=None, help="occlusion window (default: image size / 8)")
+    p.add_argument("--stride", type=positive_int, default=None, help="occlusion stride (default: window / 2)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=run)
 
 
-def parse_target(spec: str | None, classes: list[str] | None) -> int | None:
-    """A class index, or a class name of the model."""
+def parse_target(spec: str | None, model, flag: str = "--target") -> int | None:
+    """A class index or a class name of ``model``, checked against its class count; errors name ``flag``."""
+    from cnnlab import models
+
     if spec is None:
         return None
+    classes = models.card_of(model).classes
     if spec.lstrip("-").isdigit():
-        return int(spec)
+        return models.check_class(model, int(spec), name=flag)
     if classes and spec in classes:
         return classes.index(spec)
-    raise ValueError(f"--target must be a class index or one of the model's class names, got {spec!r}")
+    named = " or one of the model's class names" if classes else " (this model's classes have no names)"
+    raise ValueError(f"{flag} must be a class index{named}, got {spec!r}")
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from cnnlab import data, explain, models
-    from cnnlab._format import table
+    from cnnlab._device import resolve_device
+    from cnnlab._format import percent, table
     from cnnlab.report import save_image
 
+    device = resolve_device(args.device, "--device")
+    if (args.window is not None or args.stride is not None) and args.method != "occlusion":
+        raise ValueError(f"--window and --stride apply to occlusion, not {args.method}")
+    if args.layer is not None and args.method not in ("cam", "gradcam", "guided-gradcam"):
+        raise ValueError(f"--layer applies to cam, gradcam and guided-gradcam, not {args.method}")
     imgs = [data.image_from_spec(s) for s in args.images]
-    model = models.load(args.model, map_location=args.device)
-    target = parse_target(args.target, model.cnnlab.classes)
+    model = models.load(args.model, map_location=device)
+    target = parse_target(args.target, model)
     options = {}
     if args.layer is not None:
-        if explain.METHODS.info(args.method)["kind"] != "layer" and args.method != "guided-gradcam":
-            raise ValueError(f"--layer applies to cam, gradcam and guided-gradcam, not {args.method}")
+        try:
+            model.get_submodule(args.layer)
+        except AttributeError:
+            feats = ", ".join(f.module for f in models.feature_info(model)) or "none recorded"
+            raise ValueError(f"--layer {args.layer!r} is no layer of model {models.card_of(model).name!r} "
+                             f"(its feature layers: {feats})") from None
         options["layer"] = args.layer
     if args.method == "occlusion":
-        window = args.window or max(1, model.cnnlab.input_size[-1] // 8)
-        options.update(window=window, stride=args.stride or max(1, window // 2), batch_size=64)
+        c, h, w = model.cnnlab.input_size
+        window = args.window or max(1, min(h, w) // 8)
+        stride = args.stride or max(1, window // 2)
+        if window > min(h, w):
+            raise ValueError(f"--window {window} is larger than the {h}x{w} image the model sees")
+        if stride > window:
+            raise ValueError(f"--stride {stride} is larger than --window {window}: pixels between the windows "
+                             "would get no attribution")
+        options.update(window=window, stride=stride, batch_size=64)
     results = explain.explain_images(model, imgs, args.method, target, **options)
     out = Path(args.out)
     rows = []
     for spec, res in zip(args.images, results):
         stem = spec.split(":", 1)[1] if spec.startswith("sample:") else Path(spec).stem
         path = save_image(res.overlay, out / f"{stem}_{args.method}.png")
-        rows.append([spec, res.label, res.index, f"{res.prob:.3f}", str(path)])
+        rows.append([spec, res.label, res.index, percent(res.prob), str(path)])
     print(table(["image", "class", "index", "prob", "overlay"], rows, align="llrrl"))
     return 0

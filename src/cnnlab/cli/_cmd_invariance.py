@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from cnnlab.cli._types import positive_int
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -14,8 +16,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", metavar="MODEL|CHECKPOINT")
     p.add_argument("--data", required=True, help="fashion-mnist | cifar10:DIR | folder:DIR | digits")
     p.add_argument("--split", default="test")
-    p.add_argument("--limit", type=int, default=1000)
-    p.add_argument("--shift", type=int, default=4, help="pixels for the equivariance probe")
+    p.add_argument("--limit", type=positive_int, default=1000)
+    p.add_argument("--shift", type=positive_int, default=4, help="pixels for the equivariance probe")
     p.add_argument("--out", default="invariance")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=run)
@@ -23,14 +25,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cnnlab import data, models, robust
-    from cnnlab._format import table
+    from cnnlab._device import resolve_device
+    from cnnlab._format import percent, table
 
-    if args.limit < 1:
-        raise ValueError(f"--limit must be at least 1, got {args.limit}")
-    if args.shift < 1:
-        raise ValueError(f"--shift must be at least 1, got {args.shift}")
+    device = resolve_device(args.device, "--device")
     ds = data.load_dataset(args.data, args.split)
-    model = models.load(args.model, map_location=args.device)
+    model = models.load(args.model, map_location=device)
     res = robust.invariance_report(model, ds, limit=args.limit, shift=args.shift, out_dir=args.out)
     pads = list(res.equivariance[0].errors) if res.equivariance else []
     print(f"translation equivariance, shift {args.shift} px ({min(args.limit, 64)} images): relative error")
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(f"output invariance ({min(args.limit, len(ds))} images)")
     print(table(["transform", "value", "accuracy", "agreement"],
-                [[r["kind"], f"{r['value']:g}", f"{r['accuracy']:.4f}", f"{r['agreement']:.4f}"] for r in res.curves],
+                [[r["kind"], f"{r['value']:g}", percent(r["accuracy"]), percent(r["agreement"])] for r in res.curves],
                 align="lrrr"))
     print(f"wrote {', '.join(str(f) for f in res.files)}")
     return 0

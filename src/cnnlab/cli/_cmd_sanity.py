@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from cnnlab.cli._types import positive_int
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sanity", help="do the explanations depend on the weights? (cascading randomisation)",
@@ -12,7 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", metavar="MODEL", help="registry name or checkpoint directory")
     p.add_argument("image", metavar="IMAGE", help="image file or sample:NAME")
     p.add_argument("--methods", nargs="+", default=["saliency", "guided", "gradcam"])
-    p.add_argument("--steps", type=int, default=6, help="randomisation depths (default 6)")
+    p.add_argument("--steps", type=positive_int, default=6, help="randomisation depths")
     p.add_argument("--out", default=None, help="also write the plot (PNG)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=run)
@@ -20,18 +22,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cnnlab import data, explain, models
+    from cnnlab._device import resolve_device
     from cnnlab._format import table
 
     for m in args.methods:
-        explain.METHODS.lookup(m)
-    if args.steps < 1:
-        raise ValueError(f"--steps must be at least 1, got {args.steps}")
+        try:
+            explain.METHODS.lookup(m)
+        except ValueError as exc:
+            raise ValueError(f"--methods: {exc}") from None
+    device = resolve_device(args.device, "--device")
     img = data.image_from_spec(args.image)
-    model = models.load(args.model, map_location=args.device)
-    x = models.preprocess(model, img)[None].to(args.device)
+    model = models.load(args.model, map_location=device)
+    x = models.prepare(model, [img]).to(device)
     opts = {"occlusion": {"window": max(1, x.shape[-1] // 7), "batch_size": 64}}
     res = explain.cascading_randomization(model, x, methods=args.methods, max_steps=args.steps, options=opts)
     print(table(["randomised down to", *res.methods], res.rows()))
+    print("Spearman rank correlation of each method's map with the original one (1 = unchanged)")
     if args.out:
         from cnnlab._plot import save_figure
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 
+from cnnlab.cli._types import nonneg_int, positive, positive_int
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("saturation", help="gradient norm per layer, sigmoid vs ReLU (NumPy reference engine)",
                        description="Backpropagate one random upstream gradient through the same deep stack of "
                        "3x3 convolutions with sigmoid and with ReLU, and print |dL/dW| per layer.")
-    p.add_argument("--depth", type=int, default=12)
-    p.add_argument("--channels", type=int, default=8)
-    p.add_argument("--weight-scale", type=float, default=1.0, help="multiplies the He-normal weights")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--depth", type=positive_int, default=12)
+    p.add_argument("--channels", type=positive_int, default=8)
+    p.add_argument("--weight-scale", type=positive, default=1.0, help="multiplies the He-normal weights")
+    p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--plot", metavar="PNG", help="also save the plot here")
     p.set_defaults(func=run)
 

@@ -41,7 +41,8 @@ class ImageExplanation:
 def explain_images(model: nn.Module, images: Sequence[Tensor] | Tensor, method: str = "gradcam",
                    target: Target = None, *, alpha: float = 0.5, **options: Any) -> list[ImageExplanation]:
     """Explain ``images`` (``Tensor[C, H, W]`` in [0, 1] of any size, prepared as the model's card says, or a
-    prepared ``Tensor[N, C, H, W]``) with the registered ``method``, in one batch.
+    prepared ``Tensor[N, C, H, W]``; both checked by :func:`cnnlab.models.prepare`) with the registered
+    ``method``, in one batch. The model runs inside :func:`cnnlab.models.frozen` and is left as found.
 
     ``target`` as for the methods (default: the predicted class); ``options`` go to the method (e.g.
     ``layer=``, ``window=``).
@@ -51,24 +52,14 @@ def explain_images(model: nn.Module, images: Sequence[Tensor] | Tensor, method: 
         >>> [e.label for e in explain_images(net, [cnnlab.data.sample_image("coffee")])]  # doctest: +SKIP
         ['espresso']
     """
-    from cnnlab.models import preprocess
+    from cnnlab.models import frozen, prepare
 
     fn = METHODS.lookup(method)
-    if isinstance(images, Tensor) and images.dim() == 4:
-        batch = images
-    else:
-        if not len(images):
-            raise ValueError("no images to explain")
-        batch = torch.stack([preprocess(model, img) for img in images])
+    batch = prepare(model, images)
     dev = model_device(model)
     batch = batch.to(dev)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            probs = model(batch).float().softmax(-1)
-    finally:
-        model.train(was_training)
+    with frozen(model), torch.no_grad():
+        probs = model(batch).float().softmax(-1)
     if target is None:
         target = probs.argmax(-1)
     maps = fn(model, batch, target, **options)

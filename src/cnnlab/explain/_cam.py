@@ -8,7 +8,9 @@ from torch import Tensor, nn
 from cnnlab.explain._core import (
     Target,
     capture_layer,
+    check_feature_map,
     check_inputs,
+    layer_name,
     model_state,
     prepare_target,
     register_method,
@@ -30,7 +32,7 @@ def layer_gradients(model: nn.Module, inputs: Tensor, target: Target, layer: nn.
                     ) -> tuple[Tensor, Tensor]:
     """The activation ``A`` of ``layer`` and ``d score / d A`` (both ``Tensor[N, K, h, w]``); the backward
     pass stops at the layer."""
-    check_inputs(inputs)
+    check_inputs(model, inputs)
     target = prepare_target(target, inputs.device)
     mod = resolve_layer(model, layer)
     store: dict[str, Tensor] = {}
@@ -39,11 +41,12 @@ def layer_gradients(model: nn.Module, inputs: Tensor, target: Target, layer: nn.
         with torch.enable_grad():
             out = model(inputs.detach())
             if "act" not in store:
-                raise ValueError(f"layer {type(mod).__name__} was not called in the forward pass")
+                raise ValueError(f"layer {layer_name(model, mod)!r} was not called in the forward pass")
+            check_feature_map(model, mod, store["act"], "a layer method (Grad-CAM)")
             scores = target_scores(out, target)
             (grad,) = torch.autograd.grad(scores.sum(), store["act"], allow_unused=True)
     if grad is None:
-        raise ValueError(f"the target score does not depend on layer {type(mod).__name__}")
+        raise ValueError(f"the target score does not depend on layer {layer_name(model, mod)!r}")
     return store["act"].detach(), grad
 
 
@@ -90,7 +93,7 @@ def cam(model: nn.Module, inputs: Tensor, target: Target = None, *, layer: nn.Mo
     Raises:
         ValueError: when the head is not global average pooling + linear at ``layer`` (use :func:`gradcam`).
     """
-    check_inputs(inputs)
+    check_inputs(model, inputs)
     head_fc, head_pool = _cam_head(model)
     linear = resolve_layer(model, fc if fc is not None else head_fc)
     if not isinstance(linear, nn.Linear):
@@ -111,6 +114,8 @@ def cam(model: nn.Module, inputs: Tensor, target: Target = None, *, layer: nn.Mo
     if "act" not in store or "fc_in" not in store:
         raise ValueError("CAM needs the feature layer and the linear layer to run in the forward pass")
     act, fc_in = store["act"], store["fc_in"]
+    if layer is not None:
+        check_feature_map(model, resolve_layer(model, layer), act, "CAM")
     pooled = act.mean((2, 3)) if act.dim() == 4 else None
     if pooled is None or fc_in.dim() != 2 or pooled.shape != fc_in.shape or not torch.allclose(
             pooled, fc_in, rtol=1e-4, atol=1e-4 * float(fc_in.abs().max().clamp_min(1))):

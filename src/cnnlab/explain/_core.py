@@ -58,15 +58,41 @@ def explain(method: str, model: nn.Module, inputs: Tensor, target: Target = None
     return METHODS.lookup(method)(model, inputs, target, **options)
 
 
-def check_inputs(inputs: Tensor) -> Tensor:
-    """The public-boundary check shared by the methods: a float ``Tensor[N, C, H, W]``."""
+def check_inputs(model: nn.Module, inputs: Tensor, name: str = "inputs") -> Tensor:
+    """The public-boundary check every explanation entry point starts with (:func:`cnnlab.models.check_batch`):
+    a float ``Tensor[N, C, H, W]`` of finite pixels in [0, 1] (0..255 pixels and NaN are refused), with the
+    channels of the model's card and a size the model can take."""
+    from cnnlab.models import check_batch
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     if not isinstance(inputs, Tensor):
-        raise TypeError(f"inputs must be a Tensor[N, C, H, W], got {type(inputs).__name__}")
-    if inputs.dim() != 4:
-        raise ValueError(f"inputs must be a batch Tensor[N, C, H, W], got shape {tuple(inputs.shape)}")
-    if not inputs.is_floating_point():
-        raise TypeError(f"inputs must be floating point, got {inputs.dtype}")
-    return inputs
+        raise TypeError(f"{name} must be a Tensor[N, C, H, W], got {type(inputs).__name__}")
+    return check_batch(model, inputs, name=name)
+
+
+def layer_name(model: nn.Module, layer: nn.Module) -> str:
+    """The dotted name of ``layer`` in ``model`` (for messages)."""
+    for n, m in model.named_modules():
+        if m is layer:
+            return n or "(the model itself)"
+    return type(layer).__name__
+
+
+def check_feature_map(model: nn.Module, layer: nn.Module, act: Tensor, method: str) -> Tensor:
+    """``act`` if it is a feature map ``Tensor[N, K, h, w]``; otherwise a ``ValueError`` naming the layer, what
+    it gives, and the feature layers the model's card records (a linear classifier is no feature map)."""
+    if isinstance(act, Tensor) and act.dim() == 4:
+        return act
+    from cnnlab.models import ModelCard
+
+    got = f"output of shape {tuple(act.shape)}" if isinstance(act, Tensor) else type(act).__name__
+    card = getattr(model, "cnnlab", None)
+    known = [f.module for f in card.features] if isinstance(card, ModelCard) else []
+    hint = f"; feature layers of this model: {', '.join(known)}" if known else \
+        "; name a convolutional layer"
+    raise ValueError(f"{method} needs a feature map (N, C, h, w) at its layer; layer {layer_name(model, layer)!r} "
+                     f"({type(layer).__name__}) gives {got}{hint}")
 
 
 def target_scores(output: Tensor, target: Target) -> Tensor:

@@ -9,20 +9,29 @@ from torch import Tensor, nn
 
 from cnnlab._checks import check_int
 from cnnlab._device import model_device
+from cnnlab._progress import track
 from cnnlab.explain._core import capture_layer, check_inputs, model_state, resolve_layer
 
 
 def penultimate_features(model: nn.Module, images: Tensor, *, layer: nn.Module | str | None = None,
                          batch_size: int = 256) -> Tensor:
     """Features ``Tensor[N, D]`` of ``images`` (``Tensor[N, C, H, W]`` in [0, 1]): by default the input of the
-    last ``nn.Linear`` (what the classifier sees), else the flattened output of ``layer``."""
-    check_inputs(images)
+    classifier the model's card records (the last ``nn.Linear`` of a module without a card): what the classifier
+    sees; else the flattened output of ``layer``. Shows a progress bar on a terminal."""
+    check_inputs(model, images, "images")
     check_int("batch_size", batch_size)
     if layer is None:
-        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-        if not linears:
-            raise ValueError("model has no nn.Linear; pass layer= for the features to embed")
-        mod, pre = linears[-1], True
+        from cnnlab.models import ModelCard
+
+        card = getattr(model, "cnnlab", None)
+        if isinstance(card, ModelCard) and card.classifier is not None:
+            mod = model.get_submodule(card.classifier)
+        else:
+            linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+            if not linears:
+                raise ValueError("model has no nn.Linear; pass layer= for the features to embed")
+            mod = linears[-1]
+        pre = True
     else:
         mod, pre = resolve_layer(model, layer), False
     dev = model_device(model)
@@ -33,7 +42,8 @@ def penultimate_features(model: nn.Module, images: Tensor, *, layer: nn.Module |
             handles.append(mod.register_forward_pre_hook(lambda m, args: store.__setitem__("act", args[0])))
         else:
             handles.append(capture_layer(mod, store, grad=False))
-        for chunk in images.split(batch_size):
+        chunks = images.split(batch_size)
+        for chunk in track(chunks, desc="feature extraction", unit="batch"):
             model(chunk.to(dev).float())
             feats.append(store["act"].flatten(1).float().cpu())
     return torch.cat(feats)

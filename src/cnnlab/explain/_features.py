@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from cnnlab._checks import check_int
 from cnnlab._device import model_device
 from cnnlab.analysis import receptive_boxes
-from cnnlab.explain._core import capture_layer, check_inputs, model_state, resolve_layer
+from cnnlab.explain._core import capture_layer, check_inputs, layer_name, model_state, resolve_layer
 from cnnlab.explain._plot import image_grid
 
 
@@ -24,14 +24,14 @@ def feature_maps(model: nn.Module, inputs: Tensor, layer: nn.Module | str | None
         >>> feature_maps(net, torch.rand(2, 1, 28, 28), "features.0").shape
         torch.Size([2, 6, 28, 28])
     """
-    check_inputs(inputs)
+    check_inputs(model, inputs)
     mod = resolve_layer(model, layer)
     store: dict[str, Tensor] = {}
     with model_state(model) as handles, torch.no_grad():
         handles.append(capture_layer(mod, store, grad=False))
         model(inputs)
     if "act" not in store:
-        raise ValueError(f"layer {type(mod).__name__} was not called in the forward pass")
+        raise ValueError(f"layer {layer_name(model, mod)!r} was not called in the forward pass")
     return store["act"].detach()
 
 
@@ -103,7 +103,7 @@ def top_patches(model: nn.Module, images: Tensor, layer: nn.Module | str | None,
     """The ``k`` images of ``images`` (``Tensor[N, C, H, W]`` in [0, 1]) whose strongest unit of ``channel`` at
     ``layer`` is strongest, each cropped to that unit's receptive field (:func:`receptive_field`); one
     patch per image."""
-    check_inputs(images)
+    check_inputs(model, images, "images")
     check_int("k", k)
     mod = resolve_layer(model, layer)
     best, where = [], []

@@ -21,7 +21,7 @@ from cnnlab.explain._relu import ModifiedReLU
 def input_gradient(model: nn.Module, inputs: Tensor, target: Target = None, *, rule: str | None = None) -> Tensor:
     """``d score / d inputs``, ``Tensor[N, C, H, W]``; ``rule`` = ``"deconvnet"`` / ``"guided"`` changes the
     backward of every ReLU-like operation (see :mod:`cnnlab.explain._relu`)."""
-    check_inputs(inputs)
+    check_inputs(model, inputs)
     target = prepare_target(target, inputs.device)
     with model_state(model):
         x = inputs.detach().clone().requires_grad_(True)

@@ -11,9 +11,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from cnnlab._checks import check_int
+from cnnlab._checks import check_choice, check_int, check_number, check_positive
 from cnnlab._device import model_device
-from cnnlab.explain._core import Target, capture_layer, model_state, resolve_layer, target_scores
+from cnnlab._progress import track
+from cnnlab.explain._core import Target, capture_layer, check_inputs, model_state, resolve_layer, target_scores
 
 
 @dataclass
@@ -46,14 +47,11 @@ class MaximizeConfig:
         for name in ("steps", "jitter", "blur_every"):
             v = getattr(self, name)
             check_int(name, v, 0)
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if not 0 <= self.l2 < 1:
-            raise ValueError(f"l2 must be in [0, 1), got {self.l2}")
-        if self.init not in ("zero", "noise"):
-            raise ValueError(f"init must be 'zero' or 'noise', got {self.init!r}")
-        if self.blur_sigma <= 0:
-            raise ValueError(f"blur_sigma must be positive, got {self.blur_sigma}")
+        check_positive("lr", self.lr)
+        check_number("l2", self.l2, minimum=0, maximum=1, open_max=True)
+        check_choice("init", self.init, ("zero", "noise"))
+        check_positive("blur_sigma", self.blur_sigma)
+        check_number("noise_std", self.noise_std, minimum=0)
 
 
 def maximize(model: nn.Module, inputs: Tensor | None = None, target: Target = None, *,
@@ -100,15 +98,14 @@ def maximize(model: nn.Module, inputs: Tensor | None = None, target: Target = No
             x = (x + cfg.noise_std * torch.randn(x.shape, generator=gen)).clamp(0, 1)
         x = x.to(dev)
     else:
-        if inputs.dim() != 4:
-            raise ValueError(f"inputs must be Tensor[N, C, H, W], got shape {tuple(inputs.shape)}")
+        check_inputs(model, inputs)
         x = inputs.detach().clone().to(dev).float()
     mod = resolve_layer(model, layer) if layer is not None else None
     store: dict[str, Tensor] = {}
     with model_state(model) as handles:
         if mod is not None:
             handles.append(capture_layer(mod, store, grad=False))
-        for step in range(cfg.steps):
+        for step in track(range(cfg.steps), desc="activation maximisation", unit="step"):
             x.requires_grad_(True)
             with torch.enable_grad():
                 xin = x

@@ -34,8 +34,9 @@ def occlusion(model: nn.Module, inputs: Tensor, target: Target = None, *, window
               dtype: torch.dtype | None = None, channels_last: bool = True) -> Tensor:
     """Occlusion sensitivity (Zeiler & Fergus 2014): slide a ``window`` patch of ``fill`` over the image with
     ``stride``; each pixel gets the mean drop of the class score over the windows covering it; the last window in a
-    row or column is clipped at the border, so every pixel is covered when ``stride <= window`` (pixels no
-    window covers get 0). Equal to Captum's ``Occlusion`` with a window spanning all channels.
+    row or column is clipped at the border, so every pixel is covered (a window larger than the image and a
+    stride larger than the window, which would leave pixels no window covers, are refused). Equal to Captum's
+    ``Occlusion`` with a window spanning all channels.
 
     Args:
         window: patch size, int or ``(h, w)`` (default 16).
@@ -58,13 +59,20 @@ def occlusion(model: nn.Module, inputs: Tensor, target: Target = None, *, window
         >>> occlusion(net, torch.rand(2, 1, 28, 28), target=0, window=7, stride=7).shape
         torch.Size([2, 1, 28, 28])
     """
-    check_inputs(inputs)
+    check_inputs(model, inputs)
     n, c, h, w = inputs.shape
     (kh, kw), (sh, sw) = _pair(window, "window"), _pair(stride if stride is not None else
                                                        tuple(max(1, k // 2) for k in _pair(window, "window")),
                                                        "stride")
+    def show(a: int, b: int) -> str:
+        return str(a) if a == b else f"{a}x{b}"
+
     if kh > h or kw > w:
-        raise ValueError(f"window {(kh, kw)} is larger than the image {(h, w)}")
+        raise ValueError(f"window {show(kh, kw)} is larger than the {h}x{w} image")
+    if sh > kh or sw > kw:
+        # windows further apart than their size leave pixels that no window covers: a map with holes
+        raise ValueError(f"stride {show(sh, sw)} is larger than the window {show(kh, kw)}: pixels between the "
+                         "windows would get no attribution (use a stride <= the window)")
     check_int("batch_size", batch_size)
     dev = inputs.device
     x = inputs.detach()

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from cnnlab._checks import check_int
+from cnnlab._progress import track
 from cnnlab.explain._core import METHODS, Target, check_inputs, model_state, resolve_target
 
 
@@ -76,7 +77,8 @@ class SanityResult:
         ax.set_xticks(range(len(self.steps)), self.steps, rotation=45, ha="right", fontsize=8)
         ax.set_ylabel("Spearman rank correlation")
         ax.set_xlabel("randomised down to (cascading from the top)")
-        ax.set_ylim(-0.2, 1.05)
+        lo = float(self.correlations.min()) if self.correlations.numel() else 0.0
+        ax.set_ylim(min(-0.2, lo - 0.05), 1.05)  # Spearman reaches -1: a fixed floor would drop points
         ax.axhline(0, color="#999", lw=0.5)
         ax.legend(fontsize=8)
         return fig
@@ -105,7 +107,7 @@ def cascading_randomization(model: nn.Module, inputs: Tensor, target: Target = N
     Returns:
         A :class:`SanityResult`; the model itself is not changed (its copy is).
     """
-    check_inputs(inputs)
+    check_inputs(model, inputs)
     for m in methods:
         METHODS.lookup(m)
     options = options or {}
@@ -137,7 +139,7 @@ def cascading_randomization(model: nn.Module, inputs: Tensor, target: Target = N
     done = 0
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        for cut in cuts:
+        for cut in track(cuts, desc="cascading randomisation", unit="step"):
             for name in order[done:cut]:
                 _reinit(copy_.get_submodule(name))
             done = cut

@@ -1,6 +1,6 @@
 """Models: one registry of CNN families (LeNet-5, AlexNet, VGG, GoogLeNet, ResNet, EfficientNet-Lite0),
-each in an ImageNet-size and a small-input (28x28 / 32x32) variant, plus pretrained weights, checkpoints and
-prediction.
+each in an ImageNet-size and a small-input (28x28 / 32x32) variant, plus pretrained weights, checkpoints,
+prediction, and :func:`wrap` for your own ``nn.Module`` (or a torchvision architecture, ``cnnlab import``).
 
 Example:
     >>> from cnnlab import models
@@ -17,6 +17,7 @@ from cnnlab.models._api import (
     Normalize,
     Weights,
     card_of,
+    check_class,
     classifier_name,
     create,
     default_stats,
@@ -27,6 +28,7 @@ from cnnlab.models._api import (
     last_module_name,
     model_table,
     names,
+    num_classes,
     register_model,
     sequential_stages,
 )
@@ -35,12 +37,15 @@ from cnnlab.models._checkpoint import (
     load,
     load_checkpoint,
     read_checkpoint_meta,
+    rebuild,
     save_checkpoint,
 )
 from cnnlab.models._efficientnet import imagenet_categories, same_padding
-from cnnlab.models._inputs import activation_bytes, check_input_size
+from cnnlab.models._import import import_weights, read_state_dict
+from cnnlab.models._inputs import activation_bytes, check_batch, check_input_size, prepare
 from cnnlab.models._predict import Prediction, predict, preprocess
-from cnnlab.models._state import frozen
+from cnnlab.models._state import frozen, restoring
+from cnnlab.models._wrap import Wrapped, wrap
 
 __all__ = [
     "MODELS",
@@ -49,10 +54,13 @@ __all__ = [
     "Normalize",
     "Prediction",
     "Weights",
+    "Wrapped",
     "activation_bytes",
     "atomic_write_bytes",
     "create",
     "card_of",
+    "check_batch",
+    "check_class",
     "check_input_size",
     "classifier_name",
     "default_stats",
@@ -60,6 +68,7 @@ __all__ = [
     "feature_layer",
     "frozen",
     "imagenet_categories",
+    "import_weights",
     "info",
     "last_conv_name",
     "last_module_name",
@@ -67,13 +76,19 @@ __all__ = [
     "load",
     "load_checkpoint",
     "names",
+    "num_classes",
     "predict",
+    "prepare",
     "preprocess",
     "read_checkpoint_meta",
+    "read_state_dict",
+    "rebuild",
     "register_model",
+    "restoring",
     "same_padding",
     "sequential_stages",
     "save_checkpoint",
+    "wrap",
 ]
 
 # registers fastnet_small (cnnlab.train's CPU recipe); on its own line so registrations from branches merge cleanly

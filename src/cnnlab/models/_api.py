@@ -146,6 +146,13 @@ class ModelCard:
         pool: dotted name of the global average pooling before it, when the head is GAP + linear (CAM).
         features: the feature maps by name, channels and stride (detection and segmentation backbones,
             style layers, Grad-CAM's default layer: the last one).
+        source: how the architecture is rebuilt from ``name`` and ``kwargs``: ``"cnnlab"`` (the registry,
+            :func:`create`), ``"torchvision"`` (``torchvision.models.get_model(name, weights=None, **kwargs)``
+            inside a :func:`cnnlab.models.wrap`), ``"module"`` (a user's own module wrapped with
+            :func:`cnnlab.models.wrap`; only the caller can rebuild it, see :func:`load_checkpoint`).
+        module_class: for ``source="module"``, the wrapped module's class as ``"package.module.Class"``.
+        mean, std: the normalisation layer a wrapped model puts in front of its module (``None``: none; registry
+            models keep theirs in ``kwargs``).
     """
 
     name: str
@@ -158,6 +165,18 @@ class ModelCard:
     classifier: str | None = None
     pool: str | None = None
     features: list[FeatureInfo] = field(default_factory=list)
+    source: str = "cnnlab"
+    module_class: str | None = None
+    mean: list[float] | None = None
+    std: list[float] | None = None
+
+    @property
+    def num_classes(self) -> int | None:
+        """Output units: the class names' count, else the build's ``num_classes`` (``None`` when unknown)."""
+        if self.classes:
+            return len(self.classes)
+        n = self.kwargs.get("num_classes")
+        return int(n) if isinstance(n, int) and not isinstance(n, bool) else None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -287,6 +306,27 @@ def structure(model: nn.Module) -> dict[str, Any]:
         if name is not None:
             model.get_submodule(name)  # a wrong name fails here, at registration time's first build
     return {"classifier": model.classifier_name, "pool": getattr(model, "pool_name", None), "features": feats}
+
+
+def num_classes(model: nn.Module) -> int | None:
+    """The model's output count as its card records it (``None`` for a module without a card)."""
+    card = getattr(model, "cnnlab", None)
+    return card.num_classes if isinstance(card, ModelCard) else None
+
+
+def check_class(model: nn.Module, index, *, name: str = "target") -> int:
+    """``index`` if it is a class of ``model`` (``0 <= index < num_classes``), else a ``ValueError`` naming it,
+    the model and its class count (``--targeted 12``: "model 'lenet5' has 10 classes (0..9)").
+
+    For a module without a card only the sign is checked (the forward pass checks the rest).
+    """
+    index = int(check_int(name, index, minimum=0))
+    k = num_classes(model)
+    if k is not None and index >= k:
+        card = card_of(model)
+        raise ValueError(f"{name} {index} is not a class of model {card.name!r}: it has {k} classes "
+                         f"(0..{k - 1})")
+    return index
 
 
 def card_of(model: nn.Module) -> ModelCard:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cnnlab._checks import check_choice, check_int, check_number, check_positive
 from cnnlab.reference._activations import (
     linear,
     linear_backward,
@@ -178,9 +179,9 @@ class SGD:
     ``v = momentum * v + (g + weight_decay * p)``, ``p -= lr * v``."""
 
     def __init__(self, lr: float = 0.05, momentum: float = 0.9, weight_decay: float = 0.0) -> None:
-        if lr <= 0 or not 0 <= momentum < 1 or weight_decay < 0:
-            raise ValueError(f"need lr > 0, momentum in [0, 1), weight_decay >= 0; got {lr}, {momentum}, "
-                             f"{weight_decay}")
+        check_positive("lr", lr)  # NaN compares false with every bound: refused here
+        check_number("momentum", momentum, minimum=0, maximum=1, open_max=True)
+        check_number("weight_decay", weight_decay, minimum=0)
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
         self._velocity: dict[int, np.ndarray] = {}
 
@@ -220,6 +221,15 @@ class DigitsConfig:
     seed: int = 0
     dtype: str = "float32"
 
+    def __post_init__(self) -> None:
+        check_int("epochs", self.epochs)
+        check_int("batch_size", self.batch_size)
+        check_positive("lr", self.lr)  # NaN would train to NaN weights with exit 0
+        check_number("momentum", self.momentum, minimum=0, maximum=1, open_max=True)
+        check_number("weight_decay", self.weight_decay, minimum=0)
+        check_number("test_fraction", self.test_fraction, minimum=0, maximum=1, open_min=True, open_max=True)
+        check_choice("dtype", self.dtype, ("float32", "float64"))
+
 
 @dataclass
 class DigitsResult:
@@ -250,8 +260,7 @@ def train_digits(config: DigitsConfig | None = None) -> DigitsResult:
     from sklearn.datasets import load_digits
 
     cfg = config or DigitsConfig()
-    if cfg.epochs < 1 or cfg.batch_size < 1 or not 0 < cfg.test_fraction < 1:
-        raise ValueError(f"need epochs >= 1, batch_size >= 1 and test_fraction in (0, 1), got {cfg}")
+    cfg.__post_init__()  # a config changed after it was made is checked again
     dtype = np.dtype(cfg.dtype)
     d = load_digits()
     x = (d.images / 16.0).astype(dtype)[:, None]                       # [1797, 1, 8, 8]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cnnlab._checks import check_int, check_positive
 from cnnlab.reference._net import Conv2d, ReLU, Sequential, Sigmoid
 
 __all__ = ["SaturationConfig", "SaturationResult", "plot_saturation", "saturation_demo"]
@@ -30,6 +31,11 @@ class SaturationConfig:
     batch: int = 4
     weight_scale: float = 1.0
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("depth", "channels", "size", "batch"):
+            check_int(name, getattr(self, name))
+        check_positive("weight_scale", self.weight_scale)  # NaN would give NaN gradients with exit 0
 
 
 @dataclass
@@ -67,16 +73,12 @@ def saturation_demo(config: SaturationConfig | None = None) -> SaturationResult:
         True
     """
     cfg = config or SaturationConfig()
-    for name in ("depth", "channels", "size", "batch"):
-        if getattr(cfg, name) < 1:
-            raise ValueError(f"{name} must be at least 1, got {getattr(cfg, name)}")
+    cfg.__post_init__()  # a config changed after it was made is checked again
     rng = np.random.default_rng(cfg.seed)
     x = rng.standard_normal((cfg.batch, cfg.channels, cfg.size, cfg.size))
     dy = rng.standard_normal(x.shape)
     weights = [Conv2d(cfg.channels, cfg.channels, 3, padding="same", rng=rng, dtype=np.float64).params
                for _ in range(cfg.depth)]
-    if cfg.weight_scale <= 0:
-        raise ValueError(f"weight_scale must be positive, got {cfg.weight_scale}")
     norms, derivs, saturated = {}, {}, {}
     for name, act in (("sigmoid", Sigmoid), ("relu", ReLU)):
         layers = []

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cnnlab._checks import check_int
+from cnnlab._checks import check_images, check_int, check_number
 from cnnlab._registry import Registry
 
 ATTACKS: Registry[Callable[..., Tensor]] = Registry("attack")
@@ -61,44 +61,63 @@ def attack_mode(model: nn.Module, *, eval_mode: bool = True) -> AbstractContextM
     return frozen(model, eval_mode=eval_mode)
 
 
-def check_inputs(images: Tensor, labels: Tensor, *, eps: float | None = None, norm: str = "linf") -> None:
-    """Boundary checks shared by the attacks; raises ``TypeError`` / ``ValueError`` naming the bad value."""
+def check_inputs(images: Tensor, labels: Tensor, *, model: nn.Module | None = None, eps: float | None = None,
+                 norm: str = "linf") -> None:
+    """Boundary checks shared by the attacks; raises ``TypeError`` / ``ValueError`` naming the bad value.
+
+    ``images`` go through :func:`cnnlab.models.check_batch` (finite pixels in [0, 1], the channels and a size the
+    model's card allows); ``labels`` must be one integer class per image, and classes of the model.
+    """
+    from cnnlab.models import check_batch, num_classes
+
     if not isinstance(images, Tensor) or not isinstance(labels, Tensor):
         raise TypeError(f"images and labels must be tensors, got {type(images).__name__} and "
                         f"{type(labels).__name__}")
-    if images.dim() != 4 or not images.is_floating_point():
-        raise ValueError(f"images must be a float Tensor[N, C, H, W], got {images.dtype} {tuple(images.shape)}")
-    if labels.shape != (images.shape[0],) or labels.is_floating_point():
+    if model is not None:
+        check_batch(model, images)
+    else:
+        check_images(images)
+    if labels.shape != (images.shape[0],) or labels.is_floating_point() or labels.dtype == torch.bool:
         raise ValueError(f"labels must be an integer Tensor[{images.shape[0]}], got {labels.dtype} "
                          f"{tuple(labels.shape)}")
-    if ((images < 0) | (images > 1)).any():  # one device sync; pixel space is part of the contract
-        raise ValueError(f"images must be in [0, 1], got values in [{images.min().item():.3g}, "
-                         f"{images.max().item():.3g}]")
+    k = num_classes(model) if model is not None else None
+    if labels.numel():
+        lo, hi = (int(v) for v in torch.stack(torch.aminmax(labels)).tolist())
+        if lo < 0 or k is not None and hi >= k:
+            raise ValueError(f"labels must be classes of the model (0..{k - 1 if k else 'K-1'}), got values from "
+                             f"{lo} to {hi}")
     if eps is not None:
         if isinstance(eps, bool) or not isinstance(eps, (int, float)):
             raise TypeError(f"eps must be a number, got {type(eps).__name__}")
-        if norm == "linf" and not 0 <= eps <= 1:
-            raise ValueError(f"eps must be in [0, 1], got {eps}")
-        if eps < 0:
-            raise ValueError(f"eps must be non-negative, got {eps}")
+        check_number("eps", eps, minimum=0, maximum=1 if norm == "linf" else None)
 
 
-def resolve_target(target: int | Tensor | None, labels: Tensor) -> Tensor | None:
-    """``None`` or ``Tensor[N]`` of target classes on the labels' device."""
+def resolve_target(target: int | Tensor | None, labels: Tensor, model: nn.Module | None = None) -> Tensor | None:
+    """``None`` or ``Tensor[N]`` of target classes on the labels' device, each a class of ``model`` (checked
+    against its card's class count; for a module without a card only the sign is checked here)."""
+    from cnnlab.models import num_classes
+
     if target is None:
         return None
     if isinstance(target, bool):
         raise TypeError("target must be an int or a Tensor[N], got bool")
     if isinstance(target, int):
-        if target < 0:
-            raise ValueError(f"target must be a non-negative class index, got {target}")
-        return torch.full_like(labels, target)
-    if isinstance(target, Tensor):
+        t = torch.full_like(labels, target)
+    elif isinstance(target, Tensor):
         if target.shape != labels.shape or target.is_floating_point():
             raise ValueError(f"target must be an integer Tensor{tuple(labels.shape)}, got {target.dtype} "
                              f"{tuple(target.shape)}")
-        return target.to(labels.device)
-    raise TypeError(f"target must be None, an int or a Tensor[N], got {type(target).__name__}")
+        t = target.to(labels.device)
+    else:
+        raise TypeError(f"target must be None, an int or a Tensor[N], got {type(target).__name__}")
+    if t.numel():
+        lo, hi = (int(v) for v in torch.stack(torch.aminmax(t)).tolist())
+        k = num_classes(model) if model is not None else None
+        if lo < 0 or k is not None and hi >= k:
+            shown = lo if lo < 0 else hi
+            what = f"the model has {k} classes (0..{k - 1})" if k is not None else "classes are >= 0"
+            raise ValueError(f"target class {shown} is not a class of the model: {what}")
+    return t
 
 
 def _objective(logits: Tensor, labels: Tensor, target: Tensor | None) -> Tensor:
@@ -131,8 +150,8 @@ def fgsm(model: nn.Module, images: Tensor, labels: Tensor, *, eps: float = 8 / 2
         >>> float((fgsm(net, x, y, eps=0.1) - x).abs().max()) <= 0.1 + 1e-6
         True
     """
-    check_inputs(images, labels, eps=eps)
-    tgt = resolve_target(target, labels)
+    check_inputs(images, labels, model=model, eps=eps)
+    tgt = resolve_target(target, labels, model)
     x = images.detach().clone()
     with attack_mode(model, eval_mode=eval_mode):
         grad = _input_grad(model, x, labels, tgt)
@@ -203,13 +222,12 @@ def pgd(model: nn.Module, images: Tensor, labels: Tensor, *, eps: float = 8 / 25
     """
     if norm not in ("linf", "l2"):
         raise ValueError(f"norm must be 'linf' or 'l2', got {norm!r}")
-    check_inputs(images, labels, eps=eps, norm=norm)
+    check_inputs(images, labels, model=model, eps=eps, norm=norm)
     for name, v in (("steps", steps), ("restarts", restarts)):
         check_int(name, v, 0 if name == "steps" else 1)
     alpha = 2.5 * eps / max(steps, 1) if alpha is None else alpha
-    if alpha < 0:
-        raise ValueError(f"alpha must be non-negative, got {alpha}")
-    tgt = resolve_target(target, labels)
+    check_number("alpha", alpha, minimum=0)
+    tgt = resolve_target(target, labels, model)
     x0 = images.detach()
     with attack_mode(model, eval_mode=eval_mode):
         best = _pgd_once(model, x0, labels, tgt, eps=eps, alpha=alpha, steps=steps, norm=norm,
@@ -285,8 +303,8 @@ def run_attack(method: str | Callable[..., Tensor], model: nn.Module, images: Te
         torch.Size([2])
     """
     fn = ATTACKS.lookup(method) if isinstance(method, str) else method
-    check_inputs(images, labels)
-    tgt = resolve_target(target, labels)
+    check_inputs(images, labels, model=model)
+    tgt = resolve_target(target, labels, model)
     adv = fn(model, images, labels, target=target, **options)
     with attack_mode(model), torch.no_grad():
         if clean_pred is None:

@@ -72,8 +72,9 @@ def translation_equivariance(model: nn.Module, images: Tensor, *, shift: int = 4
     for p in paddings:
         if p not in ("zeros", "circular", "reflect", "replicate"):
             raise ValueError(f"padding must be zeros, circular, reflect or replicate, got {p!r}")
-    if images.dim() != 4:
-        raise ValueError(f"images must be Tensor[N, C, H, W], got shape {tuple(images.shape)}")
+    from cnnlab.models import check_batch
+
+    check_batch(model, images)  # robust's batch check: finite [0, 1] pixels the model can take
     h_img = images.shape[-2]
     rows: dict[str, EquivarianceRow] = {}
     shifted = images.roll((shift, shift), dims=(-2, -1))
@@ -140,11 +141,13 @@ def invariance_curves(model: nn.Module, data: Any, *, kinds: Sequence[str] = ("t
     Returns:
         One dict per (kind, value): ``kind``, ``value``, ``accuracy``, ``agreement``.
     """
+    from cnnlab.models import check_batch
     from cnnlab.robust._evaluate import _as_tensors
 
     images, labels, _ = _as_tensors(data)
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
+    check_batch(model, images.float())
     vals = dict(DEFAULT_VALUES, **(values or {}))
     dev = model_device(model)
     rows = []

@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from cnnlab._checks import check_int
+from cnnlab._checks import check_int, check_number
+from cnnlab._progress import track
 from cnnlab.robust._attacks import attack_mode, check_inputs, register_attack, resolve_target
 
 #: Su et al.'s settings: population 400, 100 generations, F = 0.5.
@@ -97,17 +98,16 @@ def onepixel(model: nn.Module, images: Tensor, labels: Tensor, *, pixels: int = 
         >>> int(((adv - x).abs() > 0).flatten(1).sum(1).max()) <= 1
         True
     """
-    check_inputs(images, labels)
+    check_inputs(images, labels, model=model)
     for name, v, lo in (("pixels", pixels, 1), ("popsize", popsize, 4), ("steps", steps, 0),
                         ("max_batch", max_batch, 1)):
         check_int(name, v, lo)
-    if not 0 < f <= 2:
-        raise ValueError(f"f must be in (0, 2], got {f}")
-    if dither is not None and not f <= dither <= 2:
-        raise ValueError(f"dither must be None or in [f, 2], got {dither}")
+    check_number("f", f, minimum=0, maximum=2, open_min=True)
+    if dither is not None:
+        check_number("dither", dither, minimum=f, maximum=2)
     if strategy not in ("rand1", "best1"):
         raise ValueError(f"strategy must be 'rand1' or 'best1', got {strategy!r}")
-    tgt = resolve_target(target, labels)
+    tgt = resolve_target(target, labels, model)
     targeted = tgt is not None
     cls = tgt if targeted else labels
     n, c, h, w = images.shape
@@ -128,7 +128,7 @@ def onepixel(model: nn.Module, images: Tensor, labels: Tensor, *, pixels: int = 
         pop[..., 2:] = (0.5 + 0.5 * noise).clamp_(0, 1)
         fit, ok = _evaluate(model, x0, pop, cls, targeted, buf, max_batch)
         live = torch.arange(n, device=x0.device)
-        for _ in range(steps):
+        for _ in track(range(steps), desc="one-pixel generations", unit="gen"):
             done = ok.any(1)
             if bool(done[live].all()):  # one sync per generation
                 break

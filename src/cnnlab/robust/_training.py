@@ -165,6 +165,9 @@ def adversarial_training(model: nn.Module, train_data, val_data=None, config=Non
         method, eps, steps, alpha: the training attack (see :class:`AdversarialPerturb`).
         probe_size, probe_pgd_steps: the per-epoch probe.
         drop: the detector's threshold.
+
+    The weights are trained in place; every module's mode and every parameter's ``requires_grad`` are restored
+    afterwards (:func:`cnnlab.models.restoring`).
     """
     from cnnlab.robust._evaluate import _as_tensors
     from cnnlab.train import TrainConfig, fit, split_validation
@@ -180,8 +183,11 @@ def adversarial_training(model: nn.Module, train_data, val_data=None, config=Non
     inner = adversarial_perturb(method, eps=eps, alpha=alpha, steps=steps)
     perturb = _ProbingPerturb(inner, x[:probe_size].float(), y[:probe_size], max(1, n_train // config.batch_size),
                               eps, probe_pgd_steps)
-    history = fit(model, train_data, val_data, config, perturb=perturb)
-    perturb.probe(model)  # after the last epoch
+    from cnnlab.models import restoring
+
+    with restoring(model):  # the engine trains in its own modes; the user's modes and flags come back after
+        history = fit(model, train_data, val_data, config, perturb=perturb)
+        perturb.probe(model)  # after the last epoch
     probes = perturb.probes
     co = detect_catastrophic_overfitting([p["fgsm"] for p in probes], [p["pgd"] for p in probes], drop=drop)
     return AdversarialTrainingResult(history, probes, None if co is None else co + 1)

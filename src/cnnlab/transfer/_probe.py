@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cnnlab._progress import track
 from cnnlab.data import ImageTensors
 from cnnlab.transfer._model import head_name
 
@@ -57,7 +58,7 @@ def extract_features(model: nn.Module, data: ImageTensors | Tensor, *, batch_siz
     handle = head.register_forward_hook(lambda m, inp, out: captured.append(inp[0].detach().float().cpu()))
     try:
         model.eval()
-        for chunk in images.split(batch_size):
+        for chunk in track(images.split(batch_size), desc="feature extraction", unit="batch"):
             x = chunk.to(device)
             x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
             model(x)
