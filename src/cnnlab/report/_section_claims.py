@@ -117,15 +117,17 @@ def claims_section(ctx: DemoContext) -> Section:
     results = [run_claim(n, quick=True) for n in fast]
     body = [CSS, "<p>The notes' claims, each run as an experiment with a verdict from a stated rule on 95% "
                  "intervals (<code>cnnlab claims</code>, docs/claims.md). The report runs only the computed ones "
-                 "(no training) in their quick setting; the others train networks and take from seconds to a "
-                 "minute each: run them with the command shown.</p>", summary_table(results, link=False)]
+                 "(no training) in their quick setting; the others train networks and take from seconds to about a "
+                 "minute of CPU time each: run them with the command shown.</p>", summary_table(results, link=False)]
     rest = [get_claim(n) for n in claim_names() if n not in fast]
     if rest:
         body.append("<h3>Not run in the demo</h3><table><tr><th>#</th><th>claim</th><th>command</th></tr>" + "".join(
             f"<tr><td>{escape(c.number)}</td><td>{escape(c.title)}</td><td style='white-space:nowrap'><code>cnnlab "
             f"claims {escape(c.id)} --quick --out DIR</code></td></tr>" for c in rest) + "</table>")
-        body.append("<p><code>cnnlab claims --quick --out DIR</code> runs them all (under 10 minutes on a 2-core "
-                    "CPU); <code>python benchmarks/bench_claims.py</code> the full settings.</p>")
+        body.append("<p><code>cnnlab claims --quick --out DIR</code> runs them all (about 6 minutes of CPU time "
+                    "on one thread; longer on a busy machine); <code>python benchmarks/bench_claims.py</code> the "
+                    "full settings. Claim 3 (networks are biased towards texture, humans towards shape) is pending "
+                    "the style measurement.</p>")
     for r in results:
         claim = get_claim(r.claim)
         if claim.plot is not None:
