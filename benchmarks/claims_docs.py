@@ -25,9 +25,6 @@ from cnnlab._format import markdown_table
 from cnnlab._io import atomic_write_text
 
 ROOT = Path(__file__).resolve().parent.parent
-PENDING = {"3": ("Networks are biased towards texture, humans towards shape",
-                 "pending: it needs the shape-bias measurement of the style issue (`cnnlab.style`), which is on "
-                 "another branch; the lead registers it as `_claims_shape.py` when that lands.")}
 
 
 def load(directory: Path) -> dict[str, experiments.ClaimResult]:
@@ -60,12 +57,12 @@ def _cpu(r: experiments.ClaimResult) -> str:
 
 def claim_list(quick: dict, full: dict) -> str:
     entries = [(experiments.get_claim(n).number, n) for n in experiments.claim_names()]
-    entries += [(k, None) for k in PENDING]
+    entries += [(k, None) for k in experiments.PENDING_CLAIMS]
     lines = []
     for number, name in sorted(entries, key=lambda e: _order(e[0])):
         if name is None:
-            title, note = PENDING[number]
-            lines += [f"### {number}. {title}\n", f"**Not registered yet** — {note}\n"]
+            title, why = experiments.PENDING_CLAIMS[number]
+            lines += [f"### {number}. {title}\n", f"**Pending, not registered yet:** {why}.\n"]
             continue
         c = experiments.get_claim(name)
         lines.append(f"### {c.number}. {c.title} (`{c.id}`)\n")

@@ -120,11 +120,13 @@ def test_cli_runs_a_claim_and_writes_the_page(tmp_path, capsys):
     assert html.count("data:image/png;base64,") == 1 and "src=\"http" not in html
     assert {p.name for p in tmp_path.iterdir()} == {"saturation.json", "saturation.png", "claims.json", "claims.html"}
     assert main(["claims", "--list"]) == 0
-    assert "12d" in capsys.readouterr().out
+    listing = capsys.readouterr().out
+    assert "12d" in listing and "(pending)" in listing and "texture" in listing
 
 
 @pytest.mark.parametrize("argv, message", [
     (["claims", "nosuch", "--quick"], "unknown claim 'nosuch'"),
+    (["claims", "3", "--quick"], "claim 3 (Networks are biased towards texture"),
     (["claims", "8", "--threads", "0"], "--threads must be >= 1"),
     (["claims", "8", "--device", "tpu"], "device"),
 ])

@@ -44,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.list:
         rows = [[c.number, c.id, c.title] for c in map(experiments.get_claim, experiments.claim_names())]
+        rows += [[k, "(pending)", f"{title} -- not registered yet: {why}"]
+                 for k, (title, why) in experiments.PENDING_CLAIMS.items()]
         print(table(["#", "id", "claim"], rows, align="lll"))
         return 0
     if args.threads is not None:

@@ -13,6 +13,7 @@ Example:
 
 from cnnlab.experiments._claims import (
     CLAIMS,
+    PENDING_CLAIMS,
     Claim,
     ClaimContext,
     ClaimResult,
@@ -52,6 +53,7 @@ from cnnlab.experiments._transfer_size import DataSizeResult, data_size_experime
 
 __all__ = [
     "CLAIMS",
+    "PENDING_CLAIMS",
     "Claim",
     "ClaimContext",
     "ClaimResult",
