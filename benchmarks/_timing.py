@@ -28,3 +28,25 @@ def median_seconds(fn: Callable[[], object], device: str | torch.device = "cpu",
         synchronize(device)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def machine(device: str | torch.device = "cpu") -> dict:
+    """Where a figure was measured, for the JSON beside it (``benchmarks/make_results.py`` prints it with every
+    table): CPU model, cores, the 1/5/15-minute load average when it is called (the development machine is
+    shared: a load above the core count means the times are inflated; ratios from one run still hold), GPU,
+    torch, date."""
+    import datetime
+    import os
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    dev = torch.device(device)
+    return {"cpu": cpu, "cores": os.cpu_count(), "load_average": [round(x, 1) for x in os.getloadavg()],
+            "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None, "torch": torch.__version__,
+            "python": platform.python_version(), "threads": torch.get_num_threads(),
+            "date": datetime.date.today().isoformat()}

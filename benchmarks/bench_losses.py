@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from _timing import median_seconds
+from _timing import machine, median_seconds
 from torchvision.ops import sigmoid_focal_loss as tv_sigmoid_focal_loss
 
 from cnnlab import losses, transfer
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{r['what']:<38} {r['cnnlab_ms']:>10.2f} {r['anchor']:<30} {r['anchor_ms']:>10.2f} {r['ratio']:>6.2f} "
               f"{r['floor_ms']:>9.2f} {r['vs_floor']:>7.2f}")
     doc = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
-           "quick": args.quick, "repeats": repeats, "rows": rows}
+           "quick": args.quick, "repeats": repeats, "machine": machine(device), "rows": rows}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=2))

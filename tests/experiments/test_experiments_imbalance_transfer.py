@@ -59,8 +59,23 @@ def test_cli_experiment_transfer_tiny(capsys, tmp_path):
     (["experiment", "transfer", "--sizes", "5"], "at least 10 images"),
     (["experiment", "transfer", "--threads", "0"], "--threads must be >= 1"),
     (["experiment"], "required"),
+    (["experiment", "imbalance", "--model", "vgg16", "--quick"],
+     "model 'vgg16' cannot take fashion-mnist images 1x28x28; it was built for 1x224x224"),
 ])
 def test_cli_experiment_bad_input(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_experiment_transfer_lpft_starts_from_the_probe(capsys, tmp_path):
+    """LP-FT keeps the probe's classifier: its epoch-0 accuracy is the probe's, measured on the same images."""
+    argv = ["experiment", "transfer", "--data", "digits", "--sizes", "40", "--methods", "linear", "lpft",
+            "--resize", "16", "--eval-subset", "60", "--min-epochs", "1", "--min-steps", "1", "--max-epochs", "1",
+            "--out", str(tmp_path), "--json"]
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    rows = {r["method"]: r for r in doc["rows"]}
+    assert rows["lpft"]["start_acc"] == rows["linear"]["test_acc"]
+    assert rows["lpft"]["batch_size"] == 32 and doc["settings"]["lpft"]["kept_head_lr_scale"] == 0.1
+    assert doc["settings"]["machine"]["cores"] >= 1

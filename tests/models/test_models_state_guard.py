@@ -171,14 +171,7 @@ class _Plain(nn.Module):
         return self.inner(x)
 
 
-def _guarded(name):
-    mark = []
-    if name == "train.evaluate":  # recipes' half of issue 12 (train/_evaluate.py predict_logits)
-        mark = [pytest.mark.xfail(strict=True, reason="train.evaluate restores modes with model.train(flag)")]
-    return pytest.param(name, marks=mark)
-
-
-@pytest.mark.parametrize("name", [_guarded(n) for n in CALLS])
+@pytest.mark.parametrize("name", list(CALLS))
 def test_the_model_is_left_as_found(name, tmp_path):
     m = _net()
     calls = []
@@ -189,7 +182,7 @@ def test_the_model_is_left_as_found(name, tmp_path):
     assert _state(m) == before
 
 
-@pytest.mark.parametrize("name", [_guarded(n) for n in CALLS])
+@pytest.mark.parametrize("name", list(CALLS))
 def test_the_model_is_left_as_found_after_an_exception(name, tmp_path):
     m = _net()
     armed = []

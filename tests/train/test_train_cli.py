@@ -34,7 +34,8 @@ def test_train_writes_a_checkpoint_that_eval_and_predict_read(run_dir, capsys):
     ref = train.evaluate(models.load_checkpoint(run_dir), test)
     assert doc["accuracy"] == pytest.approx(ref.accuracy) and doc["n"] == 300
     assert doc["confusion"] == ref.confusion.tolist() and sum(map(sum, doc["confusion"])) == 300
-    assert (run_dir / "confusion-test.png").read_bytes()[:4] == b"\x89PNG"
+    assert (run_dir / "confusion-fashion-mnist-test.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((run_dir / "eval-fashion-mnist-test.json").read_text())["accuracy"] == doc["accuracy"]
 
     assert main(["predict", "--model", str(run_dir), "--json", "--topk", "3", "sample:camera"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -54,7 +55,7 @@ def test_train_writes_a_checkpoint_that_eval_and_predict_read(run_dir, capsys):
     (["eval", "{tmp}/not-a-checkpoint"], "no such checkpoint"),
     (["train", "--model", "resnet_small", "--resume", "--out", "{run}"], "holds model 'lenet5', not 'resnet_small'"),
     (["train", "--model", "lenet5", "--resume", "--out", "{tmp}/empty"], "nothing to resume"),
-    (["eval", "{run}", "--data", "digits"], "cannot take digits images"),
+    (["eval", "{run}", "--data", "digits"], "refusing to score it on another task's labels"),
 ])
 def test_bad_input_gives_one_line_and_exit_2(argv, message, run_dir, tmp_path, capsys):
     argv = [a.format(tmp=tmp_path, run=run_dir) for a in argv]

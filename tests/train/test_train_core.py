@@ -315,5 +315,6 @@ def test_evaluate_restores_train_mode_when_the_model_raises():
     assert m.training
     threads = torch.get_num_threads()
     with pytest.raises((TypeError, AttributeError)):  # a loss_fn returning None cannot be back-propagated
-        train.fit(models.create("lenet5"), tiny_data(4), None, cfg(num_threads=3), loss_fn=lambda a, b: None)
+        train.fit(models.create("lenet5"), tiny_data(4), None, cfg(num_threads=3, batch_size=4),
+                  loss_fn=lambda a, b: None)
     assert torch.get_num_threads() == threads  # fit restores the thread count when it fails

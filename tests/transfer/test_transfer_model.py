@@ -153,12 +153,14 @@ def test_every_small_family_transfers(name):
     ({"mode": "freeze:x"}, "mode must be"),
     ({"mode": "probe"}, "mode must be"),
     ({"resize": 2}, "resize must be"),
-    ({"lr": 0.0}, "lr must be positive"),
+    ({"lr": 0.0}, "lr must be a number > 0"),
     ({"subset": 0}, "subset must be"),
-    ({"backbone_lr_mult": -0.1}, "backbone_lr_mult must be >= 0"),
+    ({"backbone_lr_mult": -0.1}, "backbone_lr_mult must be a number >= 0"),
     ({"optimizer": "lbfgs"}, "optimizer must be one of"),
-    ({"warmup_steps": -1}, "warmup_steps must be >= 0"),
-    ({"bn_recalibrate": -1}, "bn_recalibrate must be >= 0"),
+    ({"warmup_steps": -1}, "warmup_steps must be a non-negative integer"),
+    ({"bn_recalibrate": -1}, "bn_recalibrate must be a non-negative integer"),
+    ({"kept_head_lr_scale": 0.0}, "kept_head_lr_scale must be a number > 0"),
+    ({"keep_head": "yes"}, "keep_head must be None, True or False"),
 ])
 def test_bad_config_raises(bad, message):
     with pytest.raises(ValueError, match=message):
@@ -187,3 +189,22 @@ def test_recalibrate_bn_sets_running_stats_to_the_data_statistics():
     torch.testing.assert_close(net[1].running_var, z.var((0, 2, 3), unbiased=True))
     assert net[1].momentum == 0.01 and not net.training
     assert torch.equal(net[4].running_mean, frozen_before)  # frozen statistics stay
+
+
+def test_transfer_from_an_imported_torchvision_checkpoint_keeps_its_backbone(tmp_path):
+    """`cnnlab import` then `cnnlab transfer --from RUN`: the architecture is rebuilt from the card's source."""
+    import torchvision
+
+    torch.manual_seed(0)
+    net = torchvision.models.mobilenet_v3_small(num_classes=10).eval()
+    torch.save(net.state_dict(), tmp_path / "w.pth")
+    run = models.save_checkpoint(tmp_path / "run", models.import_weights("mobilenet_v3_small", tmp_path / "w.pth"))
+    m = transfer.transfer_model(run, num_classes=3, classes=["a", "b", "c"], in_channels=1, input_size=(28, 28),
+                                resize=64)
+    assert m.cnnlab.source == "torchvision" and m.cnnlab.num_classes == 3
+    src = net.state_dict()
+    got = {k.removeprefix("net."): v for k, v in m.state_dict().items() if k.startswith("net.")}
+    head = "classifier.3."
+    assert all(torch.equal(got[k], v) for k, v in src.items() if not k.startswith(head))
+    assert got[head + "weight"].shape == (3, 1024)
+    assert m.eval()(torch.rand(2, 1, 28, 28)).shape == (2, 3)

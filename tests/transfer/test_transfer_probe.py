@@ -57,10 +57,11 @@ def test_logistic_regression_matches_scikit_learn():
     n, d, k = 300, 12, 4
     centers = torch.randn(k, d, generator=g) * 1.5
     y = torch.randint(0, k, (n,), generator=g)
-    x = centers[y] + torch.randn(n, d, generator=g) * 2 + 3  # offset and scale: standardisation matters
+    x = centers[y] + torch.randn(n, d, generator=g) * 2 + 3  # offset and scale: the scaling matters
+    x[:, 0] *= 10  # features of different sizes keep their relative size
     l2 = 0.01
     w, b = transfer.fit_logistic_regression(x, y, k, l2=l2)
-    z = ((x - x.mean(0)) / x.std(0, unbiased=False)).double().numpy()
+    z = ((x - x.mean(0)) / x.var(0, unbiased=False).mean().sqrt()).double().numpy()  # one scale for all features
     ref = LogisticRegression(C=1 / (l2 * n), max_iter=5000, tol=1e-10).fit(z, y.numpy())
     ours = (x.double() @ w.double().T + b.double()).softmax(1).numpy()
     np.testing.assert_allclose(ours, ref.predict_proba(z), atol=2e-4)
@@ -128,7 +129,8 @@ def test_cli_transfer_freeze_and_checkpoint(tmp_path, tiny_net, capsys):
     src = models.save_checkpoint(tmp_path / "src", tiny_net)
     out = tmp_path / "run"
     assert main(["transfer", "--from", str(src), "--data", "digits", "--mode", "freeze:3", "--subset", "60",
-                 "--eval-subset", "40", "--epochs", "1", "--resize", "16", "--out", str(out), "--json"]) == 0
+                 "--eval-subset", "40", "--epochs", "1", "--resize", "16", "--batch-size", "32", "--out", str(out),
+                 "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["train_images"] == 60 and doc["eval_images"] == 40 and 0 <= doc["eval_accuracy"] <= 1
     assert doc["frozen_params"] > 0 and doc["trainable_params"] > 0

@@ -15,7 +15,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--split", default="test")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N images only")
-    p.add_argument("--png", default=None, help="confusion-matrix PNG (default CHECKPOINT/confusion-SPLIT.png)")
+    p.add_argument("--png", default=None, help="confusion-matrix PNG (default CHECKPOINT/confusion-DATA-SPLIT.png, "
+                   "one per data set and split, beside CHECKPOINT/eval-DATA-SPLIT.json)")
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true")
@@ -27,20 +28,18 @@ def run(args: argparse.Namespace) -> int:
     import os
 
     from cnnlab import train
-    from cnnlab._format import table
+    from cnnlab._format import percent, table
 
     r = train.evaluate_checkpoint(args.checkpoint, args.data, split=args.split, data_dir=args.data_dir,
                                   batch_size=args.batch_size, device=args.device, limit=args.limit)
-    png = args.png
-    if png is None:
-        base = args.checkpoint if os.path.isdir(args.checkpoint) else "."
-        png = os.path.join(base, f"confusion-{args.split}.png")
-    train.save_confusion_png(r, png)
+    base = args.checkpoint if os.path.isdir(args.checkpoint) else "."
+    doc_path, png = train.write_eval(r, base, args.data, args.split, png=args.png)
     if args.json:
-        print(json.dumps({**r.summary(), "png": png}, indent=2))
+        print(json.dumps({**r.summary(), "png": str(png), "json": str(doc_path)}, indent=2))
         return 0
-    rows = [[name, int(r.confusion[i].sum()), "-" if acc != acc else f"{acc:.2%}"]
+    rows = [[name, int(r.confusion[i].sum()), "-" if acc != acc else percent(acc)]
             for i, (name, acc) in enumerate(zip(r.classes, r.per_class_accuracy.tolist()))]
     print(table(["class", "images", "accuracy"], rows, align="lrr"))
-    print(f"accuracy {r.accuracy:.2%} on {r.n} images, loss {r.loss:.4f}; confusion matrix: {png}")
+    print(f"accuracy {percent(r.accuracy)} on {r.n} images of {args.data} ({args.split}), loss {r.loss:.4f}; "
+          f"confusion matrix: {png}; results: {doc_path}")
     return 0

@@ -27,14 +27,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _common(im)
     im.set_defaults(func=run_imbalance)
 
-    tr = exp.add_parser("transfer", help="scratch vs linear probe vs fine-tune as the labelled data grows",
+    tr = exp.add_parser("transfer", help="scratch vs linear probe vs fine-tune vs LP-FT as the labelled data grows",
                         description="Subsets of Fashion-MNIST and of the 8x8 digits: training from scratch, a "
-                        "linear probe on ImageNet EfficientNet-Lite0 features, and fine-tuning; test accuracy, "
-                        "epochs to --target, a plot.")
+                        "linear probe on ImageNet EfficientNet-Lite0 features, fine-tuning (same rates and epochs as "
+                        "scratch) and LP-FT (the probe's classifier kept, then fine-tuned); test accuracy, epochs to "
+                        "--target, a plot.")
     tr.add_argument("--data", nargs="+", default=["fashion-mnist", "digits"])
     tr.add_argument("--data-dir", default=None)
     tr.add_argument("--sizes", nargs="+", type=int, default=[100, 1000])
-    tr.add_argument("--methods", nargs="+", default=["scratch", "linear", "finetune"])
+    tr.add_argument("--methods", nargs="+", default=["scratch", "linear", "finetune", "lpft"])
     tr.add_argument("--resize", type=int, default=32)
     tr.add_argument("--eval-subset", type=int, default=300, help="test images scored every epoch (0 = all)")
     tr.add_argument("--min-epochs", type=int, default=3)
@@ -67,7 +68,7 @@ def run_imbalance(args: argparse.Namespace) -> int:
     import json
 
     from cnnlab import experiments, losses
-    from cnnlab._format import table
+    from cnnlab._format import percent, table
 
     _threads(args)
     n_max, epochs, eval_size = args.n_max, args.epochs, args.eval_subset or None
@@ -83,10 +84,11 @@ def run_imbalance(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"rows": r.rows, "counts": r.counts, "settings": r.settings}, indent=2))
         return 0
-    rows = [[x["loss"], f"{x['balanced_accuracy']:.4f}", f"{x['minority_recall']:.4f}", f"{x['rarest_recall']:.4f}",
-             f"{x['majority_recall']:.4f}", f"{x['seconds']:.1f}"] for x in r.rows]
-    print(f"{r.settings['dataset']}: {r.settings['train_images']} training images, counts {r.counts}; "
-          f"minority classes {r.settings['minority_classes']}; {r.settings['model']}, {epochs} epochs")
+    rows = [[x["loss"], percent(x["balanced_accuracy"]), percent(x["minority_recall"]), percent(x["rarest_recall"]),
+             percent(x["majority_recall"]), f"{x['seconds']:.1f}"] for x in r.rows]
+    print(f"{r.settings['dataset']}: {r.settings['train_images']} training images (per class "
+          f"{', '.join(map(str, r.counts))}); minority classes {', '.join(map(str, r.settings['minority_classes']))}; "
+          f"{r.settings['model']}, {epochs} epochs")
     print(table(["loss", "balanced_acc", "minority_recall", "rarest_recall", "majority_recall", "seconds"], rows,
                 align="lrrrrr"))
     return 0
@@ -96,7 +98,7 @@ def run_transfer(args: argparse.Namespace) -> int:
     import json
 
     from cnnlab import experiments
-    from cnnlab._format import table
+    from cnnlab._format import percent, table
 
     _threads(args)
     kw = {"sizes": args.sizes, "eval_size": args.eval_subset or None, "resize": args.resize,
@@ -108,10 +110,10 @@ def run_transfer(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"rows": r.rows, "curves": r.curves, "settings": r.settings}, indent=2))
         return 0
-    rows = [[x["dataset"], x["train_images"], x["method"], x["epochs"] or "-", f"{x['test_acc']:.4f}",
-             x["epochs_to_target"] or "-", f"{x['seconds']:.0f}"] for x in r.rows]
-    print(table(["data", "images", "method", "epochs", "test_acc", f"epochs_to_{args.target:g}", "seconds"], rows,
-                align="lrlrrrr"))
+    rows = [[x["dataset"], x["train_images"], x["method"], x["epochs"] or "-", percent(x.get("start_acc")),
+             percent(x["test_acc"]), x["epochs_to_target"] or "-", f"{x['seconds']:.0f}"] for x in r.rows]
+    print(table(["data", "images", "method", "epochs", "start_acc", "test_acc", f"epochs_to_{args.target:g}",
+                 "seconds"], rows, align="lrlrrrrr"))
     if r.files:
         print("wrote " + ", ".join(str(f) for f in r.files))
     return 0

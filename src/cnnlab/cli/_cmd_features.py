@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
         feats = ", ".join(f.module for f in models.feature_info(model)) or "none recorded"
         raise ValueError(f"--layer {layer!r} gives shape {tuple(maps.shape)}, not feature maps (C, h, w); "
                          f"feature layers of this model: {feats}")
-    path = save_image(explain.image_grid(maps[: args.max_maps].cpu()), args.out or f"features_{layer}.png")
+    path = save_image(explain.image_grid(maps[: args.max_maps].cpu()), args.out or f"features_{layer}.png",
+                      min_side=512)  # small maps and kernels upscaled with nearest-neighbour, to be seen
     mean = maps.flatten(1).mean(1)
     top = mean.topk(min(args.top, len(mean)))
     print(f"layer {layer}: {maps.shape[0]} maps of {maps.shape[1]}x{maps.shape[2]}")
@@ -50,5 +51,5 @@ def run(args: argparse.Namespace) -> int:
                                              for v, i in zip(top.values, top.indices)]))
     print(f"grid: {path}")
     if args.kernels:
-        print(f"kernels: {save_image(explain.kernel_grid(model), args.kernels)}")
+        print(f"kernels: {save_image(explain.kernel_grid(model), args.kernels, min_side=512)}")
     return 0

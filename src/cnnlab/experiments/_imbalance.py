@@ -16,7 +16,7 @@ import torch
 from cnnlab import models
 from cnnlab._io import atomic_write_csv, atomic_write_json
 from cnnlab.data import ImageTensors
-from cnnlab.experiments._data import train_test
+from cnnlab.experiments._data import machine, train_test
 from cnnlab.losses import resolve
 from cnnlab.train import TrainConfig, evaluate, fit
 
@@ -92,6 +92,9 @@ def imbalance_experiment(dataset: str = "fashion-mnist", *, ratio: float = 100.0
         model_options = {"activation": "relu", "pool": "max"}
     rows = []
     c, h, w = train.image_shape
+    with torch.device("meta"):  # a model that cannot take the data: one line before any training
+        probe = models.create(model, num_classes=k, in_channels=c, **(model_options or {}))
+    models.check_input_size(probe, (c, h, w), what=f"{dataset} images")
     for name, options in losses:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -114,7 +117,8 @@ def imbalance_experiment(dataset: str = "fashion-mnist", *, ratio: float = 100.0
     settings = {"dataset": dataset, "ratio": ratio, "n_max": n_max, "train_images": len(train),
                 "minority_classes": minority, "model": model, "model_options": model_options, "epochs": epochs,
                 "batch_size": batch_size,
-                "lr": lr, "seed": seed, "device": device, "test_images": len(test), "torch": torch.__version__}
+                "lr": lr, "seed": seed, "device": device, "test_images": len(test), "torch": torch.__version__,
+                "machine": machine()}
     result = ImbalanceResult(rows=rows, counts=counts, settings=settings)
     if out_dir is not None:
         out = Path(out_dir)

@@ -77,8 +77,9 @@ class SanityResult:
         ax.set_xticks(range(len(self.steps)), self.steps, rotation=45, ha="right", fontsize=8)
         ax.set_ylabel("Spearman rank correlation")
         ax.set_xlabel("randomised down to (cascading from the top)")
-        lo = float(self.correlations.min()) if self.correlations.numel() else 0.0
-        ax.set_ylim(min(-0.2, lo - 0.05), 1.05)  # Spearman reaches -1: a fixed floor would drop points
+        finite = self.correlations[torch.isfinite(self.correlations)]
+        low = float(finite.min()) if finite.numel() else 0.0
+        ax.set_ylim(min(-0.2, low - 0.05), 1.05)  # Spearman's rho is in [-1, 1]: every point stays in view
         ax.axhline(0, color="#999", lw=0.5)
         ax.legend(fontsize=8)
         return fig

@@ -9,13 +9,22 @@ Example:
     >>> result = run_demo("cnnlab-demo")  # doctest: +SKIP
 """
 
-from cnnlab.report._demo import DEMO_SECTIONS, DemoContext, DemoResult, register_section, run_demo
+from cnnlab.report._demo import (
+    DEMO_SECTIONS,
+    DemoContext,
+    DemoResult,
+    describe_model,
+    is_trained,
+    register_section,
+    run_demo,
+)
 from cnnlab.report._html import (
     Report,
     Section,
     escape,
     figure_to_data_uri,
     image_to_data_uri,
+    note,
     save_image,
 )
 from cnnlab.report._section_claims import claims_page, claims_report
@@ -28,9 +37,12 @@ __all__ = [
     "Section",
     "claims_page",
     "claims_report",
+    "describe_model",
     "escape",
     "figure_to_data_uri",
     "image_to_data_uri",
+    "is_trained",
+    "note",
     "register_section",
     "run_demo",
     "save_image",

@@ -1,4 +1,6 @@
-"""The ``cnnlab demo`` job: the pretrained EfficientNet-Lite0 on the sample photos, one HTML report."""
+"""The ``cnnlab demo`` job: the pretrained EfficientNet-Lite0 (or any registry model or checkpoint) on the sample
+photos, one HTML report. Every section runs for any model; what does not apply to it is skipped with a visible
+note (``report.note``)."""
 
 from __future__ import annotations
 
@@ -32,6 +34,43 @@ class DemoContext:
     out_dir: Path
     cache: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"
+
+    @property
+    def description(self) -> str:
+        """:func:`describe_model` of the demo model (plain text)."""
+        if "description" not in self.cache:
+            self.cache["description"] = describe_model(self.model, self.model_name)
+        return self.cache["description"]
+
+
+def describe_model(model: nn.Module, spec: str) -> str:
+    """What the demo model is, in words, from its card (and the checkpoint's metadata when ``spec`` is a
+    directory): e.g. "efficientnet_lite0 with its pretrained imagenet weights (1000 classes)", "lenet5 with random
+    weights (untrained: its outputs mean nothing yet)", "checkpoint runs/lenet: lenet5 trained on 10 classes
+    ('T-shirt/top', 'Trouser', ...)". Plain text (escape it for HTML)."""
+    card = getattr(model, "cnnlab", None)
+    if card is None:
+        return f"{type(model).__name__} (no model card)"
+    classes = card.classes or []
+    shown = ", ".join(repr(c) for c in classes[:3]) + (", ..." if len(classes) > 3 else "")
+    size = "x".join(map(str, card.input_size))
+    if card.weights:
+        return f"{card.name} with its pretrained {card.weights} weights ({len(classes)} classes, input {size})"
+    if os.path.isdir(str(spec)):
+        from cnnlab.models import read_checkpoint_meta
+
+        extra = read_checkpoint_meta(spec).get("extra") or {}
+        how = "transferred from " + str(extra["transfer"].get("source")) if "transfer" in extra else "trained"
+        what = f"{len(classes)} classes ({shown})" if classes else f"{card.kwargs.get('num_classes')} classes"
+        return f"checkpoint {spec}: {card.name} {how} on {what}, input {size}"
+    return (f"{card.name} with random weights (untrained: its outputs mean nothing yet; "
+            f"{card.kwargs.get('num_classes')} outputs, input {size})")
+
+
+def is_trained(model: nn.Module) -> bool:
+    """Whether the model's weights were learned (pretrained or a checkpoint), as far as its card says."""
+    card = getattr(model, "cnnlab", None)
+    return card is not None and (card.weights is not None or card.classes is not None)
 
 
 @dataclass
@@ -85,7 +124,8 @@ def run_demo(out_dir: str | os.PathLike = "cnnlab-demo", *, model: str = "effici
         imgs[key] = data.sample_image(spec) if spec in data.sample_names() else data.image_from_spec(spec)
     net = models.load(model, map_location=device)
     ctx = DemoContext(model=net, model_name=model, images=imgs, out_dir=out, device=device)
-    report = Report(f"cnnlab demo: {model}", subtitle=f"{len(imgs)} images; sections: {', '.join(names)}")
+    report = Report(f"cnnlab demo: {model}", subtitle=f"{ctx.description}; {len(imgs)} images; sections: "
+                    f"{', '.join(names)}")
     timings = {}
     for n in names:
         t0 = time.perf_counter()

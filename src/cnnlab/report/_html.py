@@ -25,6 +25,9 @@ width:260px}.card img{max-width:100%;display:block}.bar{background:#4a7bd0;heigh
 .barrow{display:flex;align-items:center;gap:.4rem;font-size:.8rem;margin:.15rem 0}
 .barlabel{width:120px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}.muted{color:#777}
 nav a{margin-right:1rem}
+.note{background:#fff8e1;border-left:4px solid #f0b400;padding:.4rem .7rem;font-size:.9rem}
+.gallery td{padding:.2rem}.gallery img{image-rendering:pixelated}
+img.px{image-rendering:pixelated}.wide{width:auto;max-width:100%}
 """
 
 
@@ -84,26 +87,42 @@ def _to_uint8_hwc(img: Tensor):
     return arr[..., 0] if arr.shape[2] == 1 else np.ascontiguousarray(arr)
 
 
-def save_image(img: Tensor, path: str | os.PathLike) -> Path:
-    """Save ``Tensor[C, H, W]`` (or ``[H, W]``) in [0, 1] as a PNG."""
+def save_image(img: Tensor, path: str | os.PathLike, *, min_side: int | None = None) -> Path:
+    """Save ``Tensor[C, H, W]`` (or ``[H, W]``) in [0, 1] as a PNG (atomically); ``min_side`` upscales a small
+    image with nearest-neighbour as :func:`image_to_data_uri` does."""
     from PIL import Image
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(_to_uint8_hwc(img)).save(path)
-    return path
+    from cnnlab._io import atomic_write_bytes
+
+    pil = Image.fromarray(_to_uint8_hwc(img))
+    if min_side and max(pil.size) < min_side:
+        factor = max(1, min_side // max(pil.size))
+        pil = pil.resize((pil.width * factor, pil.height * factor), Image.NEAREST)
+    buf = io.BytesIO()
+    pil.save(buf, format="PNG")
+    return atomic_write_bytes(Path(path), buf.getvalue())
 
 
-def image_to_data_uri(img: Tensor, *, max_side: int | None = 320) -> str:
-    """``Tensor[C, H, W]`` in [0, 1] -> ``data:image/png;base64,...`` (downscaled to ``max_side``)."""
+def image_to_data_uri(img: Tensor, *, max_side: int | None = 320, min_side: int | None = None) -> str:
+    """``Tensor[C, H, W]`` in [0, 1] -> ``data:image/png;base64,...``, downscaled to ``max_side``; an image smaller
+    than ``min_side`` is upscaled by the largest whole factor that keeps it within ``min_side`` with
+    nearest-neighbour, so a 28x28 input shows as crisp 112x112 pixels, not a blurred thumbnail."""
     from PIL import Image
 
     pil = Image.fromarray(_to_uint8_hwc(img))
     if max_side and max(pil.size) > max_side:
         pil.thumbnail((max_side, max_side))
+    if min_side and max(pil.size) < min_side:
+        factor = max(1, min_side // max(pil.size))
+        pil = pil.resize((pil.width * factor, pil.height * factor), Image.NEAREST)
     buf = io.BytesIO()
     pil.save(buf, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def note(text: str) -> str:
+    """A visible note (what a section skipped and why); ``text`` is HTML."""
+    return f'<p class="note">{text}</p>'
 
 
 def figure_to_data_uri(fig) -> str:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cnnlab.report._demo import DemoContext, register_section
-from cnnlab.report._html import Section, escape, image_to_data_uri
+from cnnlab.report._demo import DemoContext, is_trained, register_section
+from cnnlab.report._html import Section, escape, image_to_data_uri, note
 
 EPS = 1 / 255  # one grey level: invisible, and enough for most photos
 
@@ -22,7 +22,7 @@ def attacks_section(ctx: DemoContext) -> Section:
 
     def tile(img, caption: str) -> str:
         return (f'<div style="display:inline-block;margin:2px;text-align:center">'
-                f'<img src="{image_to_data_uri(img, max_side=160)}" style="width:160px"><br>'
+                f'<img class="px" src="{image_to_data_uri(img, max_side=160, min_side=160)}" style="width:160px"><br>'
                 f'<small>{caption}</small></div>')
 
     cards = []
@@ -36,8 +36,11 @@ def attacks_section(ctx: DemoContext) -> Section:
             + "</div>")
     fooled_f, fooled_p = sum(r.success for r in fg), sum(r.success for r in pg)
     intro = (f"<p>Adversarial twins at L-inf epsilon = 1/255 (one grey level) on "
-             f"<code>{escape(ctx.model_name)}</code>: FGSM fools {fooled_f} of {len(fg)} photos, PGD with 2 "
+             f"{escape(ctx.description)}, at its input size: FGSM fools {fooled_f} of {len(fg)} photos, PGD with 2 "
              f"steps {fooled_p} of {len(pg)} (✗ = the class changed). The perturbation is scaled up to be "
              "visible; grey means unchanged. <code>cnnlab attack IMAGE --out DIR</code> writes the same "
              "images as PNGs.</p>")
+    if not is_trained(ctx.model):
+        intro += note("The network has random weights: a class it 'loses' was never learned, so these twins show the "
+                      "mechanics of the attacks, not a robustness result.")
     return Section("Adversarial examples", intro + '<div class="grid">' + "".join(cards) + "</div>")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cnnlab.report._demo import DemoContext, register_section
-from cnnlab.report._html import Section, escape, image_to_data_uri
+from cnnlab.report._demo import DemoContext, is_trained, register_section
+from cnnlab.report._html import Section, escape, image_to_data_uri, note
 
 
 def demo_predictions(ctx: DemoContext) -> dict[str, list]:
@@ -32,6 +32,13 @@ def predictions_section(ctx: DemoContext) -> Section:
             f'<div class="card"><img src="{image_to_data_uri(img)}" alt="{escape(name)}">'
             f"<b>{escape(name)}</b> {tuple(img.shape[1:])}<br>{bars}</div>"
         )
-    intro = (f"<p>Top-5 ImageNet classes from <code>{escape(ctx.model_name)}</code>; photos are resized and "
-             "centre-cropped as the weights prescribe.</p>")
+    card = getattr(ctx.model, "cnnlab", None)
+    size = "x".join(map(str, card.input_size[1:])) if card is not None else "its input size"
+    crop = " and centre-cropped as the weights prescribe" if card is not None and card.resize_size else ""
+    grey = " and made grey" if card is not None and card.input_size[0] == 1 else ""
+    intro = (f"<p>Top-5 classes of {escape(ctx.description)}; each photo is resized to {size}{crop}{grey} "
+             "(<code>cnnlab.models.predict</code>).</p>")
+    if not is_trained(ctx.model):
+        intro += note("This network has random weights: the classes and probabilities below are noise. Train it "
+                      "(<code>cnnlab train</code>) or pass a checkpoint with <code>--model RUN</code>.")
     return Section("Predictions", intro + '<div class="grid">' + "".join(cards) + "</div>")

@@ -4,11 +4,12 @@ gradient identities of a worked example, and sigmoid's vanishing gradients."""
 from __future__ import annotations
 
 from cnnlab.report._demo import DemoContext, register_section
-from cnnlab.report._html import Section, escape, figure_to_data_uri
+from cnnlab.report._html import Section, escape, figure_to_data_uri, note
 
 
 def _stem_check(ctx: DemoContext) -> str:
-    """Recompute the model's first convolution on one photo with ``cnnlab.reference.conv2d`` (float64)."""
+    """Recompute the model's first convolution on one photo with ``cnnlab.reference.conv2d`` (float64), or say
+    why it cannot be."""
     import numpy as np
     import torch
 
@@ -16,22 +17,34 @@ def _stem_check(ctx: DemoContext) -> str:
     from cnnlab.models import preprocess
 
     conv = next((m for m in ctx.model.modules() if isinstance(m, torch.nn.Conv2d)), None)
-    if conv is None or not ctx.images or conv.groups != 1:
-        return ""
+    if not ctx.images:
+        return note("The first-convolution check is skipped: no photos were given.")
+    if conv is None:
+        return note("The first-convolution check is skipped: the model has no nn.Conv2d.")
+    if conv.groups != 1:
+        return note(f"The first-convolution check is skipped: the model's first convolution has {conv.groups} groups "
+                    "(the check recomputes an ungrouped one).")
     name = next(iter(ctx.images))
+    normalize = getattr(ctx.model, "normalize", None)
     with torch.no_grad():
-        x = ctx.model.normalize(preprocess(ctx.model, ctx.images[name])[None].to(conv.weight.device))
+        x = preprocess(ctx.model, ctx.images[name])[None].to(conv.weight.device)
+        x = normalize(x) if normalize is not None else x
         theirs = conv(x).cpu().numpy()
+    # TensorFlow-style SAME convolutions pad at run time (padding=0 on the module); the others say their padding
+    padding = "same" if type(conv).__name__ == "Conv2dSame" else (
+        conv.padding if isinstance(conv.padding, str) else tuple(conv.padding))
     w = conv.weight.detach().cpu().numpy().astype(np.float64)
     b = None if conv.bias is None else conv.bias.detach().cpu().numpy().astype(np.float64)
-    ours = ref.conv2d(x.cpu().numpy().astype(np.float64), w, b, stride=tuple(conv.stride), padding="same",
+    ours = ref.conv2d(x.cpu().numpy().astype(np.float64), w, b, stride=tuple(conv.stride), padding=padding,
                       dilation=tuple(conv.dilation))
     if ours.shape != theirs.shape:
-        return ""
-    diff = float(np.abs(ours - theirs).max() / np.abs(theirs).max())
-    return (f"<p>The model's first convolution ({tuple(w.shape)}, stride {tuple(conv.stride)}, 'same' "
-            f"padding) recomputed in NumPy on <b>{escape(name)}</b>: output {ours.shape}, max |difference| "
-            f"relative to the largest activation {diff:.1e} (torch float32 against the float64 reference).</p>")
+        return note(f"The first-convolution check is skipped: the reference gives {ours.shape} where the model's "
+                    f"convolution gives {theirs.shape} (padding {escape(str(padding))}).")
+    diff = float(np.abs(ours - theirs).max() / max(np.abs(theirs).max(), 1e-12))
+    return (f"<p>The model's first convolution ({tuple(w.shape)}, stride {tuple(conv.stride)}, padding "
+            f"{escape(str(padding))}) recomputed in NumPy on <b>{escape(name)}</b>: output {ours.shape}, max "
+            f"|difference| relative to the largest activation {diff:.1e} (torch float32 against the float64 "
+            "reference).</p>")
 
 
 @register_section("reference", order=80)

@@ -1,12 +1,13 @@
 """Demo section: losses (focal loss down-weights easy examples; class-balanced weights) and a linear probe of
-the pretrained network's ImageNet features on the 8x8 digits."""
+the demo model's features on the 8x8 digits (at 32x32 for networks that take it, else at the model's own input
+size)."""
 
 from __future__ import annotations
 
 import time
 
 from cnnlab.report._demo import DemoContext, register_section
-from cnnlab.report._html import Section, escape, figure_to_data_uri
+from cnnlab.report._html import Section, escape, figure_to_data_uri, note
 
 
 def _loss_curves_figure():
@@ -51,18 +52,33 @@ def transfer_section(ctx: DemoContext) -> Section:
     head = "".join(f"<th>{n}</th>" for n in counts)
     weights_table = f"<table><tr><th>samples per class</th>{head}</tr>{rows}</table>"
 
-    # linear probe: ImageNet features of the demo's network on the 8x8 digits, logistic regression on top
+    # linear probe: the demo model's features on the 8x8 digits, logistic regression on top
     train = data.stratified_subset(data.digits("train"), 200)
     test = data.stratified_subset(data.digits("test"), 150, seed=1)
-    cfg = transfer.TransferConfig(mode="linear", resize=32, device=ctx.device)
+    resize = _probe_size(ctx.model)
+    probe, skipped = None, ""
+    cfg = transfer.TransferConfig(mode="linear", resize=resize, device=ctx.device)
     threads = torch.get_num_threads()
     try:
         # 32x32 batches are too small to gain from threads; on a busy 2-core CPU two threads took 9x longer
         torch.set_num_threads(1)
         probe = transfer.transfer(ctx.model, train, config=cfg, eval_data=test)
+    except ValueError as exc:  # a model the probe does not apply to: say why, keep the report
+        skipped = escape(str(exc).splitlines()[0])
     finally:
         torch.set_num_threads(threads)
     seconds = time.perf_counter() - t0
+    if probe is None:
+        probe_html = note(f"<b>Linear probe</b> skipped for {escape(ctx.description)}: {skipped}.")
+    else:
+        probe_html = (
+            f"<p><b>Linear probe.</b> The {probe.extra['feature_dim']}-d features of {escape(ctx.description)} "
+            f"(the classifier's input, computed once) with a logistic-regression classifier trained on {len(train)} "
+            f"of scikit-learn's 8x8 digits, upsampled to {resize}x{resize} (grey to RGB where the network wants it) "
+            f"by an input adapter: <b>{probe.eval_accuracy:.1%}</b> test accuracy on {len(test)} digits (chance 10%), "
+            f"{probe.trainable_params:,} trainable parameters. <code>cnnlab transfer --mode linear|freeze:N|finetune"
+            "</code> does this for any dataset; <code>cnnlab experiment transfer</code> compares it with fine-tuning "
+            "and training from scratch.</p>")
     body = (
         "<p>Focal loss (Lin et al. 2017) multiplies cross-entropy by (1 - p<sub>t</sub>)<sup>gamma</sup>: examples "
         "the network already gets right stop dominating the loss. Computed with <code>cnnlab.losses.focal_loss"
@@ -70,12 +86,24 @@ def transfer_section(ctx: DemoContext) -> Section:
         f'<img src="{_loss_curves_figure()}" alt="focal loss curves">'
         "<p>Class-balanced weights (Cui et al. 2019) for Fashion-MNIST made long-tailed (100:1), normalised to sum "
         f"to the number of classes (<code>cnnlab.losses.class_weights</code>):</p>{weights_table}"
-        f"<p><b>Linear probe.</b> The demo network's ImageNet features (1280-d, computed once) with a "
-        f"logistic-regression classifier trained on {len(train)} of scikit-learn's 8x8 digits, upsampled to 32x32 "
-        f"and repeated to RGB by an input adapter: <b>{probe.eval_accuracy:.1%}</b> test accuracy on {len(test)} "
-        f"digits (chance 10%), {probe.trainable_params:,} trainable parameters. "
-        f"<code>cnnlab transfer --mode linear|freeze:N|finetune</code> does this for any dataset; "
-        f"<code>cnnlab experiment transfer</code> compares it with fine-tuning and training from scratch.</p>"
-        f'<p class="muted">{seconds:.1f} s</p>'
+        + probe_html + f'<p class="muted">{seconds:.1f} s</p>'
     )
     return Section("Losses and transfer learning", body)
+
+
+def _probe_size(model) -> int:
+    """32x32 (fast) when the network can take it, else the model's own input side."""
+    from cnnlab import models
+
+    card = getattr(model, "cnnlab", None)
+    if card is None:
+        return 32
+    adapter = card.kwargs.get("input_adapter") or {}
+    own = int(adapter["size"][0]) if adapter.get("size") else int(card.input_size[1])  # what the network sees
+    if own <= 32:
+        return max(own, 8)
+    try:
+        models.check_input_size(model, (card.input_size[0], 32, 32), what="the probe's 32x32")
+    except ValueError:
+        return own
+    return 32

@@ -1,5 +1,6 @@
 """Training: ``fit`` any registered model on tensors held on the device, ``evaluate`` it, checkpoint and resume,
-ensembles, and DDP under torchrun.
+ensembles, DDP under torchrun, and named recipes (``recipe("cpu")``: the presets the CLI, the benchmarks and the
+demo read).
 
 Example:
     >>> from cnnlab import data, models, train
@@ -11,7 +12,7 @@ Example:
 """
 
 from cnnlab.train._augment import apply_params, crop_at, draw_params, flip_where, pca_lighting, rgb_pca
-from cnnlab.train._config import TrainConfig
+from cnnlab.train._config import OPERATIONAL_FIELDS, TrainConfig, check_resume
 from cnnlab.train._ensemble import EnsembleResult, ensemble_evaluate, fit_ensemble
 from cnnlab.train._evaluate import (
     EvalResult,
@@ -24,20 +25,37 @@ from cnnlab.train._evaluate import (
 )
 from cnnlab.train._fit import EpochStats, History, TrainingDiverged, epoch_order, fit, split_validation
 from cnnlab.train._optim import build_optimizer, build_scheduler, init_weights, lr_factor, lr_groups, resolve_loss
-from cnnlab.train._run import RunResult, evaluate_checkpoint, launch_distributed, load_run_data, run_training
+from cnnlab.train._recipes import RECIPES, Recipe, get_recipe, recipe, recipe_names, register_recipe
+from cnnlab.train._run import (
+    RunResult,
+    check_classes,
+    evaluate_checkpoint,
+    launch_distributed,
+    load_run_data,
+    read_run,
+    result_stem,
+    run_training,
+    saved_config,
+    write_eval,
+)
 from cnnlab.train._state import latest_state_dir, load_train_state
 
 __all__ = [
+    "OPERATIONAL_FIELDS",
+    "RECIPES",
     "EnsembleResult",
     "EpochStats",
     "EvalResult",
     "History",
+    "Recipe",
     "RunResult",
     "TrainConfig",
     "TrainingDiverged",
     "apply_params",
     "build_optimizer",
     "build_scheduler",
+    "check_classes",
+    "check_resume",
     "confusion_figure",
     "crop_at",
     "draw_params",
@@ -45,9 +63,10 @@ __all__ = [
     "epoch_order",
     "evaluate",
     "evaluate_checkpoint",
-    "fit_ensemble",
     "fit",
+    "fit_ensemble",
     "flip_where",
+    "get_recipe",
     "init_weights",
     "latest_state_dir",
     "launch_distributed",
@@ -58,10 +77,17 @@ __all__ = [
     "metrics_from_logits",
     "pca_lighting",
     "predict_logits",
+    "read_run",
     "recalibrate_bn",
+    "recipe",
+    "recipe_names",
+    "register_recipe",
     "resolve_loss",
+    "result_stem",
     "rgb_pca",
     "run_training",
     "save_confusion_png",
+    "saved_config",
     "split_validation",
+    "write_eval",
 ]

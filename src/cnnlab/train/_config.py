@@ -37,6 +37,9 @@ class TrainConfig:
         schedule: ``"none"``, ``"step"`` (times ``step_gamma`` every ``step_epochs`` epochs), ``"cosine"``
             (to 0 over the run) or ``"onecycle"`` (warm-up over ``warmup_fraction`` of the steps, then cosine down;
             Smith & Topin 2017). All schedules advance per optimiser step.
+        step_epochs: the ``"step"`` schedule's period in epochs.
+        step_gamma: the ``"step"`` schedule's factor per period.
+        warmup_fraction: the share of all steps the ``"onecycle"`` schedule warms up over.
         label_smoothing: cross-entropy label smoothing (Szegedy et al. 2016).
         loss: loss name, ``"ce"`` (cross-entropy); ``fit(loss_fn=...)`` overrides it.
         crop_padding: random crop with this much zero padding (0 = off).
@@ -49,6 +52,7 @@ class TrainConfig:
         seed: seeds weights init, data order, augmentation and the global RNG.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
         amp: autocast on CUDA with ``amp_dtype`` (float16 adds a gradient scaler); ignored on the CPU.
+        amp_dtype: ``"bfloat16"`` or ``"float16"``.
         compile: ``torch.compile`` the training step's model.
         channels_last: channels-last memory format for the model and batches.
         out_dir: where checkpoints, ``metrics.csv`` and TensorBoard logs go (``None``: nothing is written).
@@ -65,7 +69,8 @@ class TrainConfig:
             :func:`cnnlab.train.recalibrate_bn`; 0 = off). For short fine-tuning runs of networks with a slow
             BN momentum, whose running statistics still describe the source data.
 
-    Only parameters with ``requires_grad=True`` are given to the optimiser.
+    Only parameters with ``requires_grad=True`` are given to the optimiser. Named presets are recipes:
+    :func:`cnnlab.train.recipe`.
     """
 
     epochs: int = 10
@@ -165,3 +170,39 @@ class TrainConfig:
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed (validated)."""
         return dataclasses.replace(self, **changes)
+
+
+# Fields that say how a run is carried out, not what it computes: a resumed run may change them.
+OPERATIONAL_FIELDS = frozenset({"device", "compile", "out_dir", "checkpoint_every", "keep_checkpoints", "num_threads",
+                                "eval_batch_size", "progress", "tensorboard"})
+# Schedules whose rate at a step does not depend on the run's length: a resumed run may add epochs to them.
+LENGTH_FREE_SCHEDULES = ("none", "step")
+
+
+def check_resume(saved: TrainConfig, config: TrainConfig, *, epochs_done: int, where: str = "the run") -> None:
+    """Raise ``ValueError`` when ``config`` cannot continue a run saved with ``saved`` after ``epochs_done``
+    epochs, naming every conflicting field.
+
+    A resumed run keeps what it computes: every field except the operational ones (:data:`OPERATIONAL_FIELDS`:
+    device, threads, checkpointing, progress, ...) must equal the saved value. ``epochs`` may grow (or shrink down
+    to ``epochs_done``) when the schedule is ``"none"`` or ``"step"``: their rate at a step is a function of the step
+    alone, so the steps already taken keep their rates and the added ones follow the same rule. ``"cosine"`` and
+    ``"onecycle"`` are laid out over the run's total steps, so a new length would change the rates of the steps
+    already taken: refused.
+    """
+    conflicts = []
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in OPERATIONAL_FIELDS or f.name == "epochs":
+            continue
+        old, new = getattr(saved, f.name), getattr(config, f.name)
+        if old != new:
+            conflicts.append(f"{f.name} {new!r} (the run's: {old!r})")
+    if config.epochs != saved.epochs:
+        if config.epochs < epochs_done:
+            conflicts.append(f"epochs {config.epochs} (the run has already trained {epochs_done})")
+        elif saved.schedule not in LENGTH_FREE_SCHEDULES:
+            conflicts.append(f"epochs {config.epochs} (the run's: {saved.epochs}; its {saved.schedule!r} schedule is "
+                             "laid out over the run's length, so only 'none' and 'step' runs can be extended)")
+    if conflicts:
+        raise ValueError(f"cannot resume {where} with " + ", ".join(conflicts)
+                         + ": a resumed run keeps its settings (drop them, or start a new run in another out_dir)")

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from cnnlab._device import model_device, resolve_device
 from cnnlab.data import ImageTensors
+from cnnlab.models import frozen, restoring
 
 
 @dataclass
@@ -58,20 +59,16 @@ def predict_logits(model: nn.Module, data: ImageTensors | Tensor, *, batch_size:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     images = data.images if isinstance(data, ImageTensors) else data
     dev = resolve_device(device) if device is not None else model_device(model)
-    was_training = model.training
-    model.eval()
-    try:
+    with frozen(model):  # eval mode; every module's mode and requires_grad restored, also on an error
         out = []
         for i in range(0, images.shape[0], batch_size):
             x = batch_floats(images[i:i + batch_size].to(dev, non_blocking=True))
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             out.append(model(x).float().cpu())
-        if not out:
-            raise ValueError("cannot evaluate on an empty dataset")
-        return torch.cat(out)
-    finally:
-        model.train(was_training)
+    if not out:
+        raise ValueError("cannot evaluate on an empty dataset")
+    return torch.cat(out)
 
 
 @torch.no_grad()
@@ -95,25 +92,22 @@ def recalibrate_bn(model: nn.Module, images: Tensor, *, batch_size: int = 128,
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     dev = resolve_device(device) if device is not None else model_device(model)
-    was_training = model.training
     bns: list[nn.modules.batchnorm._BatchNorm] = []
     momenta: list[float | None] = []
-    try:
-        model.train()
-        bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
-               and m.training and m.track_running_stats]
-        momenta = [m.momentum for m in bns]
-        if not bns:
-            return 0
-        for m in bns:
-            m.reset_running_stats()
-            m.momentum = None  # cumulative moving average: the plain mean over the batches
-        for chunk in images.split(batch_size):
-            model(batch_floats(chunk.to(dev, non_blocking=True)))
-    finally:
-        for m, mom in zip(bns, momenta):
-            m.momentum = mom
-        model.train(was_training)
+    with restoring(model):  # every module's mode restored, also on an error
+        try:
+            model.train()
+            bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+                   and m.training and m.track_running_stats]
+            momenta = [m.momentum for m in bns]
+            for m in bns:
+                m.reset_running_stats()
+                m.momentum = None  # cumulative moving average: the plain mean over the batches
+            for chunk in images.split(batch_size) if bns else ():
+                model(batch_floats(chunk.to(dev, non_blocking=True)))
+        finally:
+            for m, mom in zip(bns, momenta):
+                m.momentum = mom
     return len(bns)
 
 
@@ -175,22 +169,27 @@ def confusion_figure(result: EvalResult, *, normalize: bool = True):
     if normalize:
         cm = cm / cm.sum(1, keepdim=True).clamp_min(1)
     k = cm.shape[0]
-    size = max(4.0, 0.45 * k + 2)
-    fig, ax = plt.subplots(figsize=(size, size * 0.9))
-    im = ax.imshow(cm.numpy(), cmap="Blues", vmin=0, vmax=1 if normalize else None)
     labels = result.classes if len(result.classes) == k else [str(i) for i in range(k)]
-    ax.set_xticks(range(k), labels, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(k), labels, fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(f"accuracy {result.accuracy:.2%} on {result.n} images")
+    long = max((len(str(c)) for c in labels), default=1)
+    # about 0.5 inch per cell (readable at 100 dpi, the size the report shows it), plus room for long names
+    side = max(3.5, 0.5 * k + 1.2 + 0.07 * long)
+    fig, ax = plt.subplots(figsize=(side + 1.0, side), dpi=100)
+    im = ax.imshow(cm.numpy(), cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    ax.set_xticks(range(k), labels, rotation=45 if long > 2 else 0, ha="right" if long > 2 else "center",
+                  fontsize=10)
+    ax.set_yticks(range(k), labels, fontsize=10)
+    ax.set_xlabel("predicted", fontsize=11)
+    ax.set_ylabel("true", fontsize=11)
+    from cnnlab._format import percent
+
+    ax.set_title(f"accuracy {percent(result.accuracy)} on {result.n} images", fontsize=11)
     if k <= 20:
         for i in range(k):
             for j in range(k):
                 v = cm[i, j].item()
                 if v > 0:
                     ax.text(j, i, f"{v:.2f}" if normalize else f"{int(v)}", ha="center", va="center",
-                            fontsize=6, color="white" if v > 0.5 * cm.max().item() else "black")
+                            fontsize=8 if k <= 12 else 6, color="white" if v > 0.5 * cm.max().item() else "black")
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
     return fig

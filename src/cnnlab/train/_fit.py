@@ -29,7 +29,7 @@ from cnnlab.data import ImageTensors
 from cnnlab.models import save_checkpoint
 from cnnlab.train import _state
 from cnnlab.train._augment import apply_params, draw_params, rgb_pca
-from cnnlab.train._config import TrainConfig
+from cnnlab.train._config import TrainConfig, check_resume
 from cnnlab.train._evaluate import batch_floats, metrics_from_logits, predict_logits, recalibrate_bn
 from cnnlab.train._optim import build_optimizer, build_scheduler, init_weights, lr_factor, resolve_loss
 
@@ -72,6 +72,8 @@ class History:
         stopped_early: early stopping ended the run.
         steps: optimiser steps taken in total.
         config: the configuration used (as JSON).
+        resumed_epoch: with ``resume=True``, the epochs the saved run had finished when it was resumed
+            (``None``: a fresh run); equal to ``len(rows)`` when there was nothing left to train.
     """
 
     rows: list[EpochStats] = field(default_factory=list)
@@ -82,6 +84,7 @@ class History:
     stopped_early: bool = False
     steps: int = 0
     config: dict[str, Any] = field(default_factory=dict)
+    resumed_epoch: int | None = None
 
     @property
     def final(self) -> EpochStats | None:
@@ -100,7 +103,7 @@ class History:
         return {"rows": [asdict(r) for r in self.rows], "best_epoch": self.best_epoch,
                 "best_val_loss": self.best_val_loss, "checkpoint_dir": self.checkpoint_dir,
                 "best_dir": self.best_dir, "stopped_early": self.stopped_early, "steps": self.steps,
-                "config": self.config}
+                "config": self.config, "resumed_epoch": self.resumed_epoch}
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -274,6 +277,12 @@ class _Run:
         if val_data is None and config.val_fraction > 0:
             train_data, val_data = split_validation(train_data, config.val_fraction, config.seed)
         self.train_data, self.val_data = train_data, val_data
+        if config.batch_size > len(train_data):
+            # one partial batch per "epoch" would silently change the recipe (and its images/s): refuse
+            held = f" after holding out {len(val_data)} for validation" if val_data is not None and \
+                config.val_fraction > 0 else ""
+            raise ValueError(f"batch_size {config.batch_size} is larger than the {len(train_data)} training "
+                             f"images{held}: use a batch of at most {len(train_data)}")
         if config.pca_noise > 0 and train_data.images.shape[1] != 3:
             raise ValueError(f"pca_noise needs RGB images, got {train_data.images.shape[1]} channel(s)")
         if config.batch_size % self.dist.world:
@@ -314,7 +323,11 @@ class _Run:
                 "best_val_loss": None, "best_epoch": None, "bad_epochs": 0, "elapsed": 0.0}
         if state_dir is not None:
             prog, hist = self._restore(state_dir, hist)
-            logger.info("resuming from %s (epoch %d, step %d)", state_dir, prog["epoch"] + 1, prog["step"])
+            hist.resumed_epoch = prog["epoch"]
+            if prog["epoch"] >= c.epochs or prog["global_step"] >= self.total_steps:
+                logger.info("nothing to resume in %s: the run has finished its %d epochs", self.out, prog["epoch"])
+            else:
+                logger.info("resuming from %s (epoch %d, step %d)", state_dir, prog["epoch"] + 1, prog["step"])
 
         train_model: nn.Module = model
         if d.world > 1:
@@ -335,7 +348,7 @@ class _Run:
                 order = epoch_order(n, c.seed, epoch).to(self.device)
                 loss_sum = torch.tensor(prog["loss_sum"], dtype=torch.float64, device=self.device)
                 correct = torch.tensor(prog["correct"], dtype=torch.int64, device=self.device)
-                seen = prog["seen"]
+                seen = seen0 = prog["seen"]
                 t0, start_step = time.perf_counter(), prog["step"]
                 bar = _progress_bar(self.steps_per_epoch, start_step, f"epoch {epoch + 1}/{c.epochs}", show_bar)
                 for step in range(start_step, self.steps_per_epoch):
@@ -392,9 +405,8 @@ class _Run:
                 row = EpochStats(epoch=epoch + 1, train_loss=(tot[0] / tot[2]).item(),
                                  train_acc=(tot[1] / tot[2]).item(), val_loss=None, val_acc=None,
                                  lr=c.lr * lr_factor(c, prog["global_step"], self.total_steps, self.steps_per_epoch),
-                                 seconds=secs,
-                                 images_per_s=(prog["global_step"] - (epoch * self.steps_per_epoch + start_step))
-                                 * c.batch_size / max(secs, 1e-9))
+                                 seconds=secs,  # images trained in this call (a resumed epoch: since the resume)
+                                 images_per_s=(seen - seen0) * d.world / max(secs, 1e-9))
                 if c.bn_recalibrate:  # identical on every rank: each holds the whole training set
                     recalibrate_bn(model, images[:c.bn_recalibrate], batch_size=c.batch_size, device=self.device)
                 if self.val_data is not None:
@@ -478,20 +490,22 @@ class _Run:
         mine = getattr(self.model, "cnnlab", None)
         if mine is not None and card["name"] != mine.name:
             raise ValueError(f"checkpoint {str(state_dir)!r} holds model {card['name']!r}, not {mine.name!r}")
+        doc, tensors = _state.load_train_state(state_dir)
+        meta = doc["meta"]
+        check_resume(TrainConfig.from_json(meta["config"]), self.c, epochs_done=int(meta["epoch"]),
+                     where=f"the run in {str(self.out)!r}")  # before anything of the model changes
         weights = load_file(str(state_dir / "model.safetensors"), device=str(self.device))
         try:
             self.model.load_state_dict(weights, strict=True)
         except RuntimeError as exc:
             raise ValueError(f"checkpoint {str(state_dir)!r} does not fit this model: "
                              f"{str(exc).splitlines()[0]}") from None
-        doc, tensors = _state.load_train_state(state_dir)
         _state.restore_optimizer(self.optimizer, doc, tensors)
         if doc.get("scheduler") is not None:
             self.scheduler.load_state_dict(doc["scheduler"])
         if doc.get("scaler") is not None and self.scaler.is_enabled():
             self.scaler.load_state_dict(doc["scaler"])
         _state.set_rng_state(tensors)
-        meta = doc["meta"]
         prog = {k: meta[k] for k in ("epoch", "step", "global_step", "loss_sum", "correct", "seen",
                                      "best_val_loss", "best_epoch", "bad_epochs")}
         prog["elapsed"] = meta.get("elapsed", 0.0)

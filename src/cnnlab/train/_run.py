@@ -69,9 +69,7 @@ def load_run_data(spec: str, *, data_dir: str | None = None, limit: int | None =
 
     train_data = load_dataset(spec, "train", data_dir=data_dir)
     if limit is not None:
-        if limit < 1:
-            raise ValueError(f"limit must be positive, got {limit}")
-        train_data = train_data.subset(slice(0, limit))
+        train_data = train_data.subset(slice(0, check_int("limit", limit)))
     test_data = None
     if test:
         name, _, path = spec.partition(":")
@@ -85,9 +83,12 @@ def run_training(model_name: str, data_spec: str, config: TrainConfig, *, data_d
                  model_kwargs: dict[str, Any] | None = None) -> RunResult:
     """Build ``model_name`` for the dataset (its channels and class count), train it, evaluate it on the test split.
 
-    With ``resume=True`` the run in ``config.out_dir`` continues with its saved configuration; a run of another
-    model raises ``ValueError``. With ``ensemble=N`` > 1, N members are trained (seeds ``seed..seed+N-1``) and
-    compared with their average.
+    With ``resume=True`` the run in ``config.out_dir`` continues: ``config`` must agree with the run's saved
+    configuration (:func:`saved_config`) except for operational fields and, for the ``none`` / ``step``
+    schedules, a larger ``epochs`` (:func:`cnnlab.train.check_resume`); the model, its options, the data and
+    ``limit`` must be the run's (``run.json``). Anything else raises ``ValueError`` naming the conflicting
+    settings. With ``ensemble=N`` > 1, N members are trained (seeds ``seed..seed+N-1``) and compared with their
+    average.
     """
     from cnnlab import models
     from cnnlab.train import _state
@@ -104,12 +105,19 @@ def run_training(model_name: str, data_spec: str, config: TrainConfig, *, data_d
         held = models.read_checkpoint_meta(state)["card"]["name"]
         if held != model_name:
             raise ValueError(f"checkpoint {str(state)!r} holds model {held!r}, not {model_name!r}")
-        saved = TrainConfig.from_json(json.loads((state / _state.STATE_JSON).read_text())["meta"]["config"])
-        config = saved.replace(device=config.device, progress=config.progress, out_dir=config.out_dir)
     train_data, test_data = load_run_data(data_spec, data_dir=data_dir, limit=limit, test=test)
     kwargs = dict(model_kwargs or {})
     kwargs.setdefault("num_classes", len(train_data.classes))
     kwargs.setdefault("in_channels", train_data.images.shape[1])
+    if resume:
+        run = read_run(config.out_dir)
+        if run is not None:
+            mine = {"model": model_name, "data": data_spec, "limit": limit, "model_kwargs": kwargs}
+            bad = [f"{k} {mine[k]!r} (the run's: {run.get(k)!r})" for k in mine
+                   if _plain(run.get(k)) != _plain(mine[k])]
+            if bad:
+                raise ValueError(f"cannot resume the run in {config.out_dir!r} with " + ", ".join(bad)
+                                 + ": a resumed run keeps its settings")
 
     def build(i: int) -> nn.Module:
         m = models.create(model_name, **kwargs)
@@ -119,7 +127,7 @@ def run_training(model_name: str, data_spec: str, config: TrainConfig, *, data_d
         return m
 
     rank = int(os.environ.get("RANK", "0"))
-    if config.out_dir is not None and rank == 0:
+    if config.out_dir is not None and rank == 0 and not resume:
         doc = {"model": model_name, "data": data_spec, "limit": limit, "ensemble": ensemble,
                "model_kwargs": kwargs}
         from cnnlab._io import atomic_write_bytes
@@ -141,6 +149,35 @@ def run_training(model_name: str, data_spec: str, config: TrainConfig, *, data_d
     return result
 
 
+def _plain(v: Any) -> Any:
+    """A value as JSON gives it back (tuples become lists), for comparing settings with ``run.json``."""
+    return json.loads(json.dumps(v))
+
+
+def read_run(out_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """The settings :func:`run_training` recorded in ``out_dir/run.json`` (model, data, limit, ensemble,
+    model_kwargs), or ``None`` when the directory has none."""
+    path = Path(out_dir) / RUN_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read {str(path)!r}: {exc}") from None
+
+
+def saved_config(out_dir: str | os.PathLike) -> TrainConfig | None:
+    """The :class:`TrainConfig` of the newest training state in ``out_dir`` (``None``: nothing to resume), the
+    starting point for resuming it with some operational settings or more epochs changed."""
+    from cnnlab.train import _state
+
+    state = _state.latest_state_dir(out_dir)
+    if state is None:
+        return None
+    doc, _ = _state.load_train_state(state)
+    return TrainConfig.from_json(doc["meta"]["config"])
+
+
 def evaluate_checkpoint(checkpoint: str | os.PathLike, data_spec: str, *, split: str = "test",
                         data_dir: str | None = None, batch_size: int = 1024, device: str = "cpu",
                         limit: int | None = None) -> EvalResult:
@@ -150,16 +187,73 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, data_spec: str, *, split:
 
     if not os.path.exists(str(checkpoint)) and (os.sep in str(checkpoint) or str(checkpoint).startswith(".")):
         raise FileNotFoundError(f"no such checkpoint: {str(checkpoint)!r}")
+    if limit is not None:
+        check_int("limit", limit)
     model = models.load(str(checkpoint), map_location=device)
     data = load_dataset(data_spec, split, data_dir=data_dir)
     if limit is not None:
         data = data.subset(slice(0, limit))
-    card = getattr(model, "cnnlab", None)
-    if card is not None and card.classes is None and card.kwargs.get("num_classes") != len(data.classes):
-        raise ValueError(f"checkpoint {str(checkpoint)!r} has {card.kwargs.get('num_classes')} classes but "
-                         f"{data_spec} has {len(data.classes)}")
+    check_classes(model, data.classes, f"{data_spec} ({split})", what=f"checkpoint {str(checkpoint)!r}")
     _check_compatible(model, data, data_spec)
     return evaluate(model, data, batch_size=batch_size, device=device)
+
+
+def _names(classes: list[str], n: int = 3) -> str:
+    shown = ", ".join(repr(c) for c in classes[:n])
+    return f"{shown}, ..." if len(classes) > n else shown
+
+
+def check_classes(model: nn.Module, classes: list[str], data_name: str, *, what: str = "the model") -> None:
+    """``ValueError`` unless the model's classes (its card's names, else its class count) are ``classes`` in the
+    same order: a model scored on another data set's labels gives numbers that mean nothing."""
+    card = getattr(model, "cnnlab", None)
+    if card is None:
+        return
+    mine = list(card.classes) if card.classes is not None else None
+    if mine is None:
+        k = card.kwargs.get("num_classes")
+        if k is not None and int(k) != len(classes):
+            raise ValueError(f"{what} has {k} classes but {data_name} has {len(classes)}")
+        return
+    if mine == list(classes):
+        return
+    if sorted(mine) == sorted(classes):
+        raise ValueError(f"{what} has the classes of {data_name} in another order ({_names(mine)} vs "
+                         f"{_names(list(classes))}): its label indices would not match")
+    raise ValueError(f"{what} was trained on {len(mine)} classes ({_names(mine)}) but {data_name} has "
+                     f"{len(classes)} ({_names(list(classes))}): refusing to score it on another task's labels")
+
+
+def result_stem(data_spec: str, split: str) -> str:
+    """A file-name stem naming a data set and split, e.g. ``"fashion-mnist-test"``; a spec with a directory gets
+    the directory's name and a short hash of its full path, so two folders never share a name."""
+    import hashlib
+    import re
+
+    name, _, path = str(data_spec).partition(":")
+    stem = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-") or "data"
+    if path:
+        full = os.path.abspath(os.path.expanduser(path))
+        base = re.sub(r"[^A-Za-z0-9]+", "-", os.path.basename(full.rstrip(os.sep))).strip("-")
+        stem += f"-{base}-{hashlib.sha1(full.encode()).hexdigest()[:8]}" if base else \
+            f"-{hashlib.sha1(full.encode()).hexdigest()[:8]}"
+    return f"{stem}-{re.sub(r'[^A-Za-z0-9]+', '-', split)}"
+
+
+def write_eval(result: EvalResult, out_dir: str | os.PathLike, data_spec: str, split: str, *,
+               png: str | os.PathLike | None = None) -> tuple[Path, Path]:
+    """Write an evaluation as ``out_dir/eval-<data>-<split>.json`` (``EvalResult.summary()``) and its confusion
+    matrix as ``out_dir/confusion-<data>-<split>.png`` (or ``png``), atomically; one file per data set and split
+    (:func:`result_stem`), so scoring on another data set never overwrites an earlier result."""
+    from cnnlab._io import atomic_write_json
+    from cnnlab.train._evaluate import save_confusion_png
+
+    stem = result_stem(data_spec, split)
+    png_path = Path(png) if png is not None else Path(out_dir) / f"confusion-{stem}.png"
+    save_confusion_png(result, png_path)
+    doc = {"data": data_spec, "split": split, **result.summary(), "png": str(png_path)}
+    json_path = atomic_write_json(Path(out_dir) / f"eval-{stem}.json", doc)
+    return Path(json_path), png_path
 
 
 def launch_distributed(nproc: int, argv: list[str]) -> int:

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from cnnlab._checks import check_int
-from cnnlab.models import ModelCard, classifier_name, create, load
+from cnnlab.models import ModelCard, check_input_size, classifier_name, load, rebuild
 
 
 def head_name(model: nn.Module) -> str:
@@ -27,9 +27,13 @@ def _get(model: nn.Module, dotted: str) -> nn.Module:
 def transfer_model(source: str | os.PathLike | nn.Module, *, num_classes: int, classes: Sequence[str] | None = None,
                    in_channels: int | None = None, input_size: Sequence[int] | None = None,
                    resize: Sequence[int] | int | None = None, interpolation: str = "bilinear",
-                   seed: int = 0) -> nn.Module:
-    """A copy of ``source`` with a new, randomly initialised classifier for ``num_classes`` and an explicit
-    input adapter; everything else keeps the source's weights.
+                   seed: int = 0, keep_head: bool | None = None) -> nn.Module:
+    """A copy of ``source`` with a classifier for ``num_classes`` and an explicit input adapter; everything else
+    keeps the source's weights.
+
+    The classifier is new and randomly initialised, unless the source already classifies these classes: a
+    checkpoint whose card names exactly ``classes`` (a linear probe, an earlier fine-tune) keeps its trained
+    classifier, so fine-tuning it starts from its accuracy instead of from chance.
 
     Args:
         source: a registry name (its pretrained weights, e.g. ``"efficientnet_lite0"`` -> ImageNet), a
@@ -41,6 +45,9 @@ def transfer_model(source: str | os.PathLike | nn.Module, *, num_classes: int, c
         input_size: ``(h, w)`` of the new data as it is fed (recorded as the card's input size).
         resize: ``(h, w)`` (or one int) the network sees; ``None`` keeps ``input_size``.
         seed: seeds the new classifier's initialisation.
+        keep_head: ``None`` (default): keep the source's classifier when its classes are ``classes`` (same names,
+            same order); ``True``: keep it, and raise ``ValueError`` when the classes differ; ``False``: always a
+            new classifier.
 
     Returns:
         A model in train mode; its card records the adapter (``kwargs["input_adapter"]``), so
@@ -59,6 +66,12 @@ def transfer_model(source: str | os.PathLike | nn.Module, *, num_classes: int, c
     card: ModelCard | None = getattr(src, "cnnlab", None)
     if card is None:
         raise ValueError("source model has no cnnlab card; build it with cnnlab.models.create")
+    same_classes = classes is not None and card.classes is not None and list(card.classes) == list(classes) \
+        and int(card.kwargs.get("num_classes", -1)) == num_classes
+    if keep_head and not same_classes:
+        raise ValueError(f"keep_head=True needs a source that classifies the same classes; {card.name!r} has "
+                         f"{card.classes[:3] if card.classes else card.kwargs.get('num_classes')} ...")
+    keep = same_classes if keep_head is None else bool(keep_head)
     kwargs: dict[str, Any] = dict(card.kwargs)
     net_c, net_h, net_w = card.input_size
     old_adapter = kwargs.pop("input_adapter", None)
@@ -77,19 +90,29 @@ def transfer_model(source: str | os.PathLike | nn.Module, *, num_classes: int, c
         adapter = {"in_channels": c_in, "size": list(size) if tuple(size) != tuple(hw) else None,
                    "interpolation": interpolation}
     kwargs["num_classes"] = num_classes
+    what = str(source) if not isinstance(source, nn.Module) else card.name
+
+    def build(kw: dict[str, Any]) -> nn.Module:  # the registry's or torchvision's architecture, as the card says
+        net_card = dataclasses.replace(card, kwargs=kw, input_size=(int(kwargs["in_channels"]), *size))
+        return rebuild(net_card, what=what)
+
+    with torch.device("meta"):  # the network at the size it will see: one clear line for a size it cannot take
+        net = build(kwargs)
+    check_input_size(net, (int(kwargs["in_channels"]), *size),
+                     what="resize" if resize is not None else "the data's size")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = create(card.name, **kwargs, **({"input_adapter": adapter} if adapter else {}))
+        model = build({**kwargs, **({"input_adapter": adapter} if adapter else {})})
     head = head_name(model)
-    state = {k: v for k, v in src.state_dict().items() if not k.startswith(head + ".")}
+    state = {k: v for k, v in src.state_dict().items() if keep or not k.startswith(head + ".")}
     missing, unexpected = model.load_state_dict(state, strict=False)
-    if unexpected or any(not k.startswith(head + ".") for k in missing):
+    if unexpected or any(keep or not k.startswith(head + ".") for k in missing):
         raise ValueError(f"source weights do not fit the rebuilt {card.name!r}: {missing[:3]} {unexpected[:3]}")
     model.cnnlab = dataclasses.replace(model.cnnlab, input_size=(c_in, *hw),
                                        classes=list(classes) if classes is not None else None, weights=None,
                                        resize_size=None, interpolation="bilinear")
     model.cnnlab_source = {"source": str(source) if not isinstance(source, nn.Module) else card.name,
-                           "weights": card.weights}
+                           "weights": card.weights, "kept_head": keep}
     return model.train()
 
 
