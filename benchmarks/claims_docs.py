@@ -1,14 +1,14 @@
 """Write the measured parts of docs/claims.md and benchmarks/README.md from stored claim results.
 
-Reads the per-claim JSON that ``bench_claims.py`` writes (``benchmarks/results/claims-quick`` for the quick
-setting, ``benchmarks/results/claims`` for the full one), recomputes each verdict from the stored numbers with the
-rule as it is now, and replaces the text between the ``<!-- claims:... -->`` markers:
+Reads the ``bench_claims.json`` that ``bench_claims.py`` writes (``benchmarks/results/claims_quick/`` for the
+quick setting, ``benchmarks/results/claims/`` for the full one) and replaces the text between the
+``<!-- claims:... -->`` markers:
 
 * docs/claims.md, ``claims:list``: every claim (quote, what is tested, rule, uncertainty, quick and full verdict),
   claim 3 listed as pending;
 * benchmarks/README.md, ``claims:table``: the verdict table (claim, verdict, key numbers, seeds, wall / CPU s).
 
-    python benchmarks/claims_docs.py [--quick DIR] [--full DIR]
+    python benchmarks/claims_docs.py [--quick JSON] [--full JSON]
 
 Nothing is run; a claim without a stored result reads "not run yet".
 """
@@ -27,23 +27,11 @@ from cnnlab._io import atomic_write_text
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def load(directory: Path) -> dict[str, experiments.ClaimResult]:
-    """Stored results by claim id, verdicts recomputed; results of other settings than the current ones are
-    left out (they would describe a setting the code no longer has)."""
-    out = {}
-    if not directory.is_dir():
-        return out
-    for f in sorted(directory.glob("*.json")):
-        if f.name in ("claims.json", "summary.json"):
-            continue
-        r = experiments.ClaimResult.from_json(json.loads(f.read_text()))
-        claim = experiments.get_claim(r.claim)
-        quick = directory.name.endswith("quick")
-        if r.settings != claim.settings_json(claim.config(quick)):
-            continue
-        r.verdict = claim.verdict(r.numbers)
-        out[r.claim] = r
-    return out
+def load(path: Path) -> dict[str, dict]:
+    """The claims of one ``bench_claims.json`` by id (empty when it does not exist)."""
+    if not path.is_file():
+        return {}
+    return {c["claim"]: c for c in json.loads(path.read_text())["claims"]}
 
 
 def _order(number: str) -> tuple[int, str]:
@@ -51,8 +39,8 @@ def _order(number: str) -> tuple[int, str]:
     return int(m.group(1)), m.group(2)
 
 
-def _cpu(r: experiments.ClaimResult) -> str:
-    return f"{r.cpu_seconds:.0f}" if r.cpu_seconds else "not recorded"
+def _cpu(r: dict) -> str:
+    return f"{r['cpu_seconds']:.0f}" if r.get("cpu_seconds") else "not recorded"
 
 
 def claim_list(quick: dict, full: dict) -> str:
@@ -74,20 +62,20 @@ def claim_list(quick: dict, full: dict) -> str:
             if r is None:
                 lines.append(f"- **{label}:** not run yet")
             else:
-                seeds = ",".join(map(str, r.seeds)) or "-"
-                why = "" if r.status == "supported" else f" {r.verdict.reason}."
-                cpu = f"{r.cpu_seconds:.0f} s CPU" if r.cpu_seconds else "CPU time not recorded"
-                lines.append(f"- **{label}:** **{r.status}** —{why} Numbers: {r.key_numbers()} (seeds {seeds};"
-                             f" {r.seconds:.0f} s wall, {cpu})")
+                seeds = ",".join(map(str, r["seeds"])) or "-"
+                why = "" if r["status"] == "supported" else f" {r['reason']}."
+                cpu = f"{_cpu(r)} s CPU" if r.get("cpu_seconds") else "CPU time not recorded"
+                lines.append(f"- **{label}:** **{r['status']}** —{why} Numbers: {r['key_numbers']} (seeds {seeds};"
+                             f" {r['seconds']:.0f} s wall, {cpu})")
         lines.append("")
     return "\n".join(lines)
 
 
 def verdict_table(results: dict) -> str:
     rows = []
-    for r in sorted(results.values(), key=lambda r: _order(r.number)):
-        rows.append([f"{r.number} `{r.claim}`", f"**{r.status}**", r.key_numbers().replace("|", "\\|"),
-                     ",".join(map(str, r.seeds)) or "-", f"{r.seconds:.0f}", _cpu(r)])
+    for r in sorted(results.values(), key=lambda r: _order(r["number"])):
+        rows.append([f"{r['number']} `{r['claim']}`", f"**{r['status']}**", r["key_numbers"].replace("|", "\\|"),
+                     ",".join(map(str, r["seeds"])) or "-", f"{r['seconds']:.0f}", _cpu(r)])
     return markdown_table(["claim", "verdict", "key numbers [95% interval]", "seeds", "wall s", "CPU s"], rows)
 
 
@@ -103,8 +91,8 @@ def replace(path: Path, marker: str, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", default=str(ROOT / "benchmarks" / "results" / "claims-quick"))
-    p.add_argument("--full", default=str(ROOT / "benchmarks" / "results" / "claims"))
+    p.add_argument("--quick", default=str(ROOT / "benchmarks" / "results" / "claims_quick" / "bench_claims.json"))
+    p.add_argument("--full", default=str(ROOT / "benchmarks" / "results" / "claims" / "bench_claims.json"))
     args = p.parse_args(argv)
     quick, full = load(Path(args.quick)), load(Path(args.full))
     replace(ROOT / "docs" / "claims.md", "list", claim_list(quick, full))
