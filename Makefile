@@ -4,6 +4,10 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PYTEST_ARGS ?=
 FMNIST  = /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+# opencv-python-headless (pulled in by grad-cam) and opencv-contrib-python-headless (selective search, cv2.ximgproc)
+# install the same cv2 package; whichever pip wrote last wins. After every install, put the contrib one back on top.
+OPENCV_CONTRIB = $(BIN)/python -c "import cv2; cv2.ximgproc" 2>/dev/null || \
+	$(BIN)/pip install -q --force-reinstall --no-deps opencv-contrib-python-headless
 CHROMIUM = /usr/bin/chromium
 STUDIO_ARGS ?=
 
@@ -14,10 +18,13 @@ $(BIN)/python:
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
+	$(OPENCV_CONTRIB)
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
+	$(OPENCV_CONTRIB)
+	$(BIN)/python -c "import cv2; cv2.ximgproc.segmentation.createSelectiveSearchSegmentation"
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed

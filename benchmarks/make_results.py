@@ -176,6 +176,36 @@ def render_bench_claims(doc: dict[str, Any]) -> str:
     return "\n\n".join(text)
 
 
+def render_bench_detect(doc: dict[str, Any]) -> str:
+    """Per detector and data set: COCO AP@0.5 and AP@[.5:.95], VOC all-point AP@0.5, per-class AP@0.5, how much
+    of the planned training ran; then the notes' R-CNN -> Fast -> Faster R-CNN speed claim."""
+    rows = []
+    for r in doc["runs"]:
+        t = r["test"]
+        per = ", ".join(f"{k} {v:.2f}" for k, v in t["per_class_ap50"].items()) if len(t["per_class_ap50"]) > 1 else ""
+        if t.get("mask_map") is not None:
+            per = f"mask AP@0.5 {t['mask_map50']:.3f}, mask AP {t['mask_map']:.3f}; " + per
+        epochs = f"{r['epochs_run']} of {r['epochs_planned']} (stopped)" if r.get("partial") else str(r["epochs_run"])
+        train = f"{r['train_cpu_s']:.0f} CPU s" if r.get("train_cpu_s") else f"({r['train_wall_s']:.0f} wall s)"
+        rows.append([r["detector"], r["data"], f"{t['map50']:.3f}", f"{t['map']:.3f}", f"{t['voc_map']:.3f}", per,
+                     epochs, train, f"{r['test_cpu_ms_per_image']:.0f}", f"{r['params'] / 1e6:.2f}M"])
+    parts = ["COCO AP (pycocotools, 101-point) and Pascal VOC all-point AP@0.5 on each set's test split; \"stopped\": "
+             "the run was killed before its planned last epoch and its best-validation checkpoint (or newest "
+             "state) was scored.",
+             table(["detector", "data", "AP@0.5", "AP@[.5:.95]", "VOC AP@0.5", "per class AP@0.5", "epochs",
+                    "training", "CPU ms / image", "params"], rows)]
+    sp = doc.get("speed")
+    if sp:
+        srows = [[k, f"{v['network_cpu_s']:.3f}", f"{v['total_cpu_s']:.3f}", f"{v['params'] / 1e6:.2f}M"]
+                 for k, v in sp["rows"].items()]
+        parts += [f"Inference CPU s per image, {sp['images']} Raccoon test images at shorter side {sp['size']}, "
+                  f"selective search {sp['selective_search']['cpu_s']:.2f} s "
+                  f"({sp['selective_search']['proposals']:.0f} proposals):",
+                  table(["detector", "network", "with selective search", "params"], srows),
+                  table(["ratio", "x"], [[k, f"{v:.1f}x"] for k, v in sp["ratios"].items()])]
+    return "\n\n".join(parts)
+
+
 def render_generic(doc: Any) -> str:
     """Scalars as settings, lists of records as tables, anything deeper as indented JSON."""
     if not isinstance(doc, dict):
@@ -202,6 +232,7 @@ def render_generic(doc: Any) -> str:
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "bench_train": render_bench_train,
     "bench_losses": render_bench_losses,
+    "bench_detect": render_bench_detect,
     "transfer": render_transfer,  # cnnlab experiment transfer --out DIR
     "imbalance": render_imbalance,  # cnnlab experiment imbalance --out DIR
     "bench_claims": render_bench_claims,
@@ -209,6 +240,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
 TITLES = {
     "bench_train": "Training: time to accuracy (`benchmarks/bench_train.py`)",
     "bench_losses": "Losses: forward + backward against torch / torchvision (`benchmarks/bench_losses.py`)",
+    "bench_detect": "Object detection on Raccoon, BCCD and generated scenes (`benchmarks/bench_detect.py`)",
     "experiment_transfer": "Transfer vs data size (`cnnlab experiment transfer`)",
     "experiment_transfer_quick": "Transfer vs data size, `--quick` (`cnnlab experiment transfer --quick`)",
     "experiment_transfer_quick_before": "Transfer vs data size, `--quick`, before issue 12's fixes (commit 0f581bd)",

@@ -21,6 +21,20 @@ from cnnlab.data._datasets import (
     read_idx,
     stratified_subset,
 )
+from cnnlab.data._detection import (
+    DETECTION_DATA,
+    VocAnnotation,
+    coco_detection,
+    detection_specs,
+    load_detection,
+    read_voc_xml,
+    register_detection_data,
+    split_detection_spec,
+    voc_boxes,
+    voc_classes,
+    voc_detection,
+)
+from cnnlab.data._detection_transforms import augment_detection, crop_detection, hflip_detection, resize_detection
 from cnnlab.data._images import (
     image_from_spec,
     load_image,
@@ -54,4 +68,23 @@ __all__ = [
     "semantic_labels",
     "stratified_subset",
     "to_channels",
+]
+
+# detection data (voc:, coco:, scenes: specs) and box-aware augmentation; kept apart so branches merge cleanly
+__all__ += [
+    "DETECTION_DATA",
+    "VocAnnotation",
+    "augment_detection",
+    "coco_detection",
+    "crop_detection",
+    "detection_specs",
+    "hflip_detection",
+    "load_detection",
+    "read_voc_xml",
+    "register_detection_data",
+    "resize_detection",
+    "split_detection_spec",
+    "voc_boxes",
+    "voc_classes",
+    "voc_detection",
 ]

@@ -91,3 +91,8 @@ __all__ = [
     "split_validation",
     "write_eval",
 ]
+
+# the training-state helpers, for loops outside fit (cnnlab.detect's); on their own lines so branches merge cleanly
+from cnnlab.train._state import restore_optimizer, rng_state, save_train_state, set_rng_state  # noqa: E402, I001
+
+__all__ += ["restore_optimizer", "rng_state", "save_train_state", "set_rng_state"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -84,13 +85,16 @@ def set_rng_state(tensors: dict[str, Tensor]) -> None:
 
 def save_train_state(out_dir: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer,
                      scheduler: Any, meta: dict[str, Any], *, scaler: Any = None, keep: int = 2,
-                     extra_tensors: dict[str, Tensor] | None = None) -> Path:
+                     extra_tensors: dict[str, Tensor] | None = None,
+                     save_model: Callable[..., Any] | None = None) -> Path:
     """Write a complete training state under ``out_dir/state/step-XXXXXXXX`` and point ``LATEST`` at it.
 
     Args:
         meta: JSON-serialisable progress (epoch, step, global_step, config, history, ...); must hold
             ``global_step``.
         keep: how many state directories to keep (oldest are removed).
+        save_model: ``save_model(directory, model, extra=dict)`` writing the model into the state directory
+            (default ``cnnlab.models.save_checkpoint``; ``cnnlab.detect`` passes its detector checkpoint writer).
     """
     from safetensors.torch import save
 
@@ -106,7 +110,8 @@ def save_train_state(out_dir: str | os.PathLike, model: nn.Module, optimizer: to
     doc = {"format": "cnnlab-train-state/1", "meta": meta, "optimizer": opt_plain,
            "scheduler": _jsonable(scheduler.state_dict()) if scheduler is not None else None,
            "scaler": _jsonable(scaler.state_dict()) if scaler is not None and scaler.is_enabled() else None}
-    save_checkpoint(tmp, model, extra={"train": meta.get("config", {}), "global_step": meta["global_step"]})
+    (save_model or save_checkpoint)(tmp, model, extra={"train": meta.get("config", {}),
+                                                      "global_step": meta["global_step"]})
     atomic_write_bytes(tmp / STATE_TENSORS, save(tensors))
     atomic_write_bytes(tmp / STATE_JSON, json.dumps(doc).encode())
     if final.exists():
