@@ -256,7 +256,7 @@ def capacity_claim(s: CapacitySettings, ctx: ClaimContext) -> dict[str, Any]:
             train, test = split_pair(ctx, n, s.test_images, seed=seed, size=s.size)
             for w in s.widths:
                 kw = {"num_classes": 10, "in_channels": 1, "widths": (w, 2 * w, 4 * w)}
-                cfg = config(epochs=epochs_of, seed=seed, ctx=ctx, batch_size=64, max_steps=s.steps)
+                cfg = config(epochs=epochs_of, seed=seed, ctx=ctx, batch_size=min(64, n), max_steps=s.steps)
                 net, _ = trained(ctx, "fastnet_small", kw, train, cfg, data_key=("fmnist", n, seed, s.size))
                 r = runs.setdefault(str(n), {}).setdefault(str(w), {"train_error": [], "test_error": []})
                 r["train_error"].append(1 - float(correct(net, train).float().mean()))
@@ -268,8 +268,9 @@ def capacity_claim(s: CapacitySettings, ctx: ClaimContext) -> dict[str, Any]:
             kw = {"num_classes": 10, "in_channels": 1, "widths": (w, 2 * w, 4 * w)}
             fold_err = []
             for i, (tr, va) in enumerate(_kfold(train, s.folds, s.seeds[0])):
+                # batch 64, or the whole fold when it is smaller (fit refuses a batch larger than its data)
                 cfg = config(epochs=max(1, round(s.steps * 64 / len(tr))), seed=s.seeds[0], ctx=ctx,
-                             batch_size=64, max_steps=s.steps)
+                             batch_size=min(64, len(tr)), max_steps=s.steps)
                 net, _ = trained(ctx, "fastnet_small", kw, tr, cfg, data_key=("fold", n, s.seeds[0], i, s.size))
                 fold_err.append(1 - float(correct(net, va).float().mean()))
             errors[str(w)] = sum(fold_err) / len(fold_err)
