@@ -190,6 +190,20 @@ def render_imbalance(doc: dict[str, Any]) -> str:
                "accuracy"], rows)])
 
 
+def render_bench_claims(doc: dict[str, Any]) -> str:
+    rows = [[f"{c['number']} `{c['claim']}`", f"**{c['status']}**", c["key_numbers"], ",".join(map(str, c["seeds"]))
+             or "-", f"{c['seconds']:.0f}", f"{c['cpu_seconds']:.0f}" if c.get("cpu_seconds") else "not recorded"]
+            for c in doc["claims"]]
+    text = [f"{len(rows)} claims, {doc['setting']} setting; verdict from each claim's 95% intervals by the rule in "
+            "docs/claims.md.",
+            table(["claim", "verdict", "key numbers [95% interval]", "seeds", "wall s", "CPU s"], rows)]
+    if doc.get("not_run"):
+        text.append(f"Not run in this setting yet: {', '.join(doc['not_run'])}.")
+    if doc.get("pending"):
+        text.append(f"Pending (not registered yet): claim {', '.join(doc['pending'])}.")
+    return "\n\n".join(text)
+
+
 def render_bench_detect(doc: dict[str, Any]) -> str:
     """Per detector and data set: COCO AP@0.5 and AP@[.5:.95], VOC all-point AP@0.5, per-class AP@0.5, how much
     of the planned training ran; then the notes' R-CNN -> Fast -> Faster R-CNN speed claim."""
@@ -250,6 +264,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "bench_detect": render_bench_detect,
     "transfer": render_transfer,  # cnnlab experiment transfer --out DIR
     "imbalance": render_imbalance,  # cnnlab experiment imbalance --out DIR
+    "bench_claims": render_bench_claims,
 }
 TITLES = {
     "bench_train": "Training: time to accuracy (`benchmarks/bench_train.py`)",
@@ -260,6 +275,8 @@ TITLES = {
     "experiment_transfer_quick": "Transfer vs data size, `--quick` (`cnnlab experiment transfer --quick`)",
     "experiment_transfer_quick_before": "Transfer vs data size, `--quick`, before issue 12's fixes (commit 0f581bd)",
     "experiment_imbalance": "Class imbalance and losses (`cnnlab experiment imbalance`)",
+    "claims": "The notes' claims, full setting (`benchmarks/bench_claims.py`)",
+    "claims_quick": "The notes' claims, quick setting (`benchmarks/bench_claims.py --quick`)",
 }
 
 

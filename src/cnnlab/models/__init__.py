@@ -93,3 +93,7 @@ __all__ = [
 
 # registers fastnet_small (cnnlab.train's CPU recipe); on its own line so registrations from branches merge cleanly
 from cnnlab.models import _fastnet  # noqa: E402, F401, I001
+
+# registers plainnet_small and resnet_depth_small (He et al. 2016's plain and residual networks of any depth, for
+# the depth claim); on its own line so registrations from branches merge cleanly
+from cnnlab.models import _depthnet  # noqa: E402, F401, I001

@@ -27,6 +27,7 @@ from cnnlab.report._html import (
     note,
     save_image,
 )
+from cnnlab.report._section_claims import claims_page, claims_report
 
 __all__ = [
     "DEMO_SECTIONS",
@@ -34,6 +35,8 @@ __all__ = [
     "DemoResult",
     "Report",
     "Section",
+    "claims_page",
+    "claims_report",
     "describe_model",
     "escape",
     "figure_to_data_uri",
