@@ -44,7 +44,7 @@ def start_style(studio: Studio, params: Params) -> Job:
     if ":" not in style_ref:
         style_ref = "sample:" + style_ref
     style_image = studio.images.get(style_ref)
-    size = params.integer("size", 128, minimum=32, maximum=512)
+    size = params.integer("size", 128, minimum=64, maximum=512)  # below 64 px the deepest style layer is 1 x 1
     steps = params.integer("steps", 40, minimum=1, maximum=500)
     snapshot = max(1, steps // 8)
     config = style.TransferConfig(  # its checks refuse bad settings here, before a job starts (422)
