@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--resume", action="store_true", help="keep results already written with the same settings")
     p.add_argument("--no-run", action="store_true", help="run nothing: collect the stored results")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--data-dir", default="/work/shared/data",
+                   help="folder of the data sets (texture-vs-shape/ for claim 3; default the shared data)")
     p.add_argument("--raw", default=None, help="folder of the raw results (default runs/bench_claims[_quick])")
     p.add_argument("--out", default=None, help="folder of bench_claims.json "
                                                "(default benchmarks/results/claims[_quick])")
@@ -87,7 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     raw.mkdir(parents=True, exist_ok=True)
     names = [experiments.get_claim(n).id for n in args.claims] if args.claims else experiments.claim_names()
-    ctx = experiments.ClaimContext(device=args.device)
+    ctx = experiments.ClaimContext(device=args.device, data_dir=args.data_dir)
     setting = "quick" if args.quick else "full"
     t_all = time.perf_counter()
     results, not_run, ran = [], [], False

@@ -108,9 +108,9 @@ def test_registry_order_numbers_and_lookup():
     names = experiments.claim_names()
     numbers = [experiments.get_claim(n).number for n in names]
     assert len(names) == len(set(names)) == len(set(numbers))
-    assert numbers[:3] == ["1", "2", "4"] and numbers[-1] == "16"
+    assert numbers[:4] == ["1", "2", "3", "4"] and numbers[-1] == "16"
     assert {"12a", "12b", "12c", "12d"} <= set(numbers)
-    assert "3" not in numbers  # shape vs texture: its own module, added when cnnlab.style's measurement lands
+    assert experiments.get_claim("3").id == "shape-bias" and not experiments.PENDING_CLAIMS
     assert experiments.get_claim("2").id == "one-pixel" and experiments.get_claim("one-pixel").number == "2"
     with pytest.raises(ValueError, match="unknown claim 'one_pixel'.*one-pixel"):
         experiments.get_claim("one_pixel")
@@ -326,11 +326,21 @@ def receptive_field(case):
     return {"fields": {"alexnet": rows}}
 
 
+def shape_bias(case):
+    def obs(shape, texture):
+        return {"shape": shape, "texture": texture, "other": 10}
+
+    net = side(case, obs(180, 620), obs(600, 200), obs(42, 38))  # 22.5% / 75% / 52.5% of 80 (straddles 50%)
+    return {"models": {"efficientnet_lite0": net}, "paper": {"humans": obs(9000, 400), "VGG-16": obs(130, 625)},
+            "images": 1280}
+
+
 CASES = {"equivariance": equivariance, "one-pixel": one_pixel, "depth-residual": depth, "estimation-error": capacity,
          "transfer": transfer, "fc-parameters": fc_parameters, "saturation": saturation,
          "visualisation": visualisation, "adversarial-defence": defence, "imbalance-losses": imbalance,
          "dropout": dropout, "early-stopping": early_stopping, "batchnorm-lr": batchnorm, "xavier-init": xavier,
-         "ensembles": ensembles, "optimisers": optimisers, "pruning": pruning, "receptive-field": receptive_field}
+         "ensembles": ensembles, "optimisers": optimisers, "pruning": pruning, "receptive-field": receptive_field,
+         "shape-bias": shape_bias}
 EXACT = {"fc-parameters", "receptive-field"}  # computed without sampling: never inconclusive
 
 

@@ -36,6 +36,7 @@ TINY = {
     "pruning": {"widths": (4, 8, 16), "n_train": 300, "epochs": 1, "test_images": 80, "sparsities": (0.5, 0.9),
                 "channel_fractions": (0.25,), "timing_batch": 8, "timing_repeats": 3},
     "receptive-field": {"networks": ("lenet5", "alexnet"), "measured": ("lenet5",)},
+    "shape-bias": {"max_per_class": 1, "stimuli": "/work/shared/data/texture-vs-shape"},
 }
 
 
@@ -121,12 +122,12 @@ def test_cli_runs_a_claim_and_writes_the_page(tmp_path, capsys):
     assert {p.name for p in tmp_path.iterdir()} == {"saturation.json", "saturation.png", "claims.json", "claims.html"}
     assert main(["claims", "--list"]) == 0
     listing = capsys.readouterr().out
-    assert "12d" in listing and "(pending)" in listing and "texture" in listing
+    assert "12d" in listing and "shape-bias" in listing and "texture" in listing
 
 
 @pytest.mark.parametrize("argv, message", [
     (["claims", "nosuch", "--quick"], "unknown claim 'nosuch'"),
-    (["claims", "3", "--quick"], "claim 3 (Networks are biased towards texture"),
+    (["claims", "3", "--quick", "--data-dir", "/nonexistent"], "claim 3 needs Geirhos et al.'s texture-vs-shape"),
     (["claims", "8", "--threads", "0"], "--threads must be >= 1"),
     (["claims", "8", "--device", "tpu"], "device"),
 ])

@@ -17,7 +17,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the verdicts as JSON (the measured numbers are in "
                    "the files)")
     p.add_argument("--list", action="store_true", help="list the claims and exit")
-    p.add_argument("--data-dir", default=None, help="where Fashion-MNIST is, if not in a standard place")
+    p.add_argument("--data-dir", default=None, help="folder of the data sets: Fashion-MNIST (if not in a standard "
+                   "place) and texture-vs-shape/ (claim 3); default $CNNLAB_DATA")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is fastest on a busy CPU)")
     p.set_defaults(func=run)

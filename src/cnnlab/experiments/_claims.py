@@ -137,11 +137,7 @@ def claim_names() -> list[str]:
 
 
 # claims of the issue that are not registered yet: number -> (title, why)
-PENDING_CLAIMS: dict[str, tuple[str, str]] = {
-    "3": ("Networks are biased towards texture, humans towards shape",
-          "it needs the shape-bias measurement of cnnlab.style (another branch); it becomes _claims_shape.py when "
-          "that lands"),
-}
+PENDING_CLAIMS: dict[str, tuple[str, str]] = {}
 
 
 def get_claim(name: str) -> Claim:

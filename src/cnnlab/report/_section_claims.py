@@ -126,8 +126,8 @@ def claims_section(ctx: DemoContext) -> Section:
             f"claims {escape(c.id)} --quick --out DIR</code></td></tr>" for c in rest) + "</table>")
         body.append("<p><code>cnnlab claims --quick --out DIR</code> runs them all (about 6 minutes of CPU time "
                     "on one thread; longer on a busy machine); <code>python benchmarks/bench_claims.py</code> the "
-                    "full settings. Claim 3 (networks are biased towards texture, humans towards shape) is pending "
-                    "the style measurement.</p>")
+                    "full settings (claim 3 reads Geirhos et al.'s stimuli from <code>--data-dir DIR</code>, the "
+                    "folder holding <code>texture-vs-shape/</code>).</p>")
     for r in results:
         claim = get_claim(r.claim)
         if claim.plot is not None:
