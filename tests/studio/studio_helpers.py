@@ -46,3 +46,34 @@ def model_state(model):
 
 def make_client(app, **kw) -> TestClient:
     return TestClient(app, base_url="http://127.0.0.1", **kw)
+
+
+def tiny_task_runs(root):
+    """A runs folder with a tiny detector and a tiny segmenter, each trained for two steps on generated scenes
+    (as ``cnnlab train-detector`` / ``train-segmenter`` save them): ``(detector dir, segmenter dir)``."""
+    from pathlib import Path
+
+    import torch
+
+    from cnnlab import data, detect, models, segment, train
+
+    root = Path(root)
+    torch.manual_seed(0)
+    scenes = data.generate_scenes(4, size=96, classes=[0, 1], max_objects=2, seed=0)
+    bb = models.create("efficientnet_lite0", weights=None, width=0.5)
+    det = detect.create("faster-rcnn", num_classes=2, classes=scenes.classes, backbone=bb, min_size=96, max_size=96,
+                        anchor_sizes=[16, 32, 64, 128], fpn_channels=32, representation=64, rpn_pre_nms_test=100,
+                        rpn_post_nms_test=32, rpn_pre_nms_train=200, rpn_post_nms_train=64, rois_per_image=32,
+                        detections_per_image=20)
+    detect.fit(det, scenes, None, detect.DetectConfig(epochs=1, batch_size=2, max_steps=2, progress=False))
+    det_dir = root / "scenes-detector"
+    detect.save_detector(det_dir, det)
+    seg_data = data.load_segmentation("scenes", "train", size=32, n=8)
+    net = segment.create("unet", num_classes=seg_data.num_classes, classes=seg_data.classes, input_size=(32, 32),
+                         base=4, depth=1)
+    cfg = train.TrainConfig(epochs=1, batch_size=4, optimizer="adam", lr=1e-2, schedule="none", weight_decay=0.0,
+                            device="cpu", progress=False, tensorboard=False, max_steps=2)
+    segment.fit_segmenter(net, seg_data, None, cfg)
+    seg_dir = root / "scenes-segmenter"
+    segment.save(net, seg_dir)
+    return det_dir, seg_dir

@@ -2,7 +2,8 @@
 
 Open the page, pick a sample and see its prediction, run Grad-CAM, move the epsilon slider, click a layer for its
 feature maps and receptive field, upload a PNG (and drop one), upload a corrupt file and see the error, run the
-one-pixel attack and the sanity check as jobs. Every test saves screenshots under its tmp dir (or under
+one-pixel attack and the sanity check as jobs; detect with a detector run and move the score slider, segment with a
+segmenter run and from Grad-CAM, run a style transfer. Every test saves screenshots under its tmp dir (or under
 ``$CNNLAB_STUDIO_SHOTS`` when set). The browser is Debian's (``/usr/bin/chromium``); never ``playwright install``.
 """
 
@@ -45,8 +46,7 @@ def shots(tmp_path):
     return out
 
 
-@pytest.fixture
-def page(browser, url):
+def _open(browser, url):
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     pg = ctx.new_page()
     pg.set_default_timeout(TIMEOUT)
@@ -61,6 +61,17 @@ def page(browser, url):
     yield pg
     ctx.close()
     assert not problems
+
+
+@pytest.fixture
+def page(browser, url):
+    yield from _open(browser, url)
+
+
+@pytest.fixture
+def task_page(browser, task_server):
+    """The page of a studio whose --runs hold a tiny detector and a tiny segmenter."""
+    yield from _open(browser, task_server)
 
 
 def expect(locator):
@@ -174,3 +185,58 @@ def test_long_jobs_on_a_small_model(page, shots):
     page.wait_for_selector("table.sanity")
     assert page.inner_text("table.sanity").count("\n") >= 4  # header + 4 depths
     shoot(page, shots / "sanity.png")
+
+
+def test_detect_panel_draws_boxes_above_the_score_slider(task_page, shots):
+    page = task_page
+    page.click(".tab[data-panel=detect]")
+    page.wait_for_selector("#detect-table[data-score='0.5']")
+    assert page.is_hidden("#detect-none")
+    assert "run:scenes-detector" in page.inner_text("#detect-model")
+    assert "run:scenes-detector" not in page.inner_text("#model-select")  # not offered to the classifier panels
+    page.fill("#detect-score", "20")
+    page.wait_for_selector("#detect-table[data-score='0.2']")
+    assert int(page.get_attribute("#detect-table", "data-count")) > 0
+    expect(page.locator("#detect-picture")).to_have_js_property("naturalWidth", 451)
+    expect(page.locator("#detect-caption")).to_contain_text("score ≥ 0.20")
+    expect(page.locator("#panel-detect")).not_to_have_class(re.compile("busy"))
+    shoot(page, shots / "detect.png")
+
+
+def test_detect_panel_without_runs_says_how_to_get_one(page, shots):
+    page.click(".tab[data-panel=detect]")
+    expect(page.locator("#detect-none")).to_be_visible()
+    assert "cnnlab train-detector" in page.inner_text("#detect-none")
+    assert page.is_hidden("#detect-controls")
+    page.click("#detect-rescan")  # looks again under --runs: still none
+    expect(page.locator("#panel-detect")).not_to_have_class(re.compile("busy"))
+    assert page.is_visible("#detect-none") and page.is_hidden("#error")
+    shoot(page, shots / "detect-none.png")
+
+
+def test_segment_panel_overlay_legend_and_segments_from_gradients(task_page, shots):
+    page = task_page
+    page.click(".tab[data-panel=segment]")
+    page.wait_for_selector("#segment-legend[data-classes]")
+    expect(page.locator("#segment-overlay")).to_have_js_property("naturalWidth", 451)
+    assert page.query_selector_all("#segment-legend .legend-row .swatch")
+    page.click("#sa-run")
+    page.wait_for_selector("#sa-result:not([hidden])")
+    expect(page.locator("#sa-heat-caption")).to_contain_text("gradcam map of efficientnet_lite0")
+    assert "cat" in page.inner_text("#sa-caption")
+    shoot(page, shots / "segment.png")
+
+
+def test_style_panel_streams_the_transfer(page, shots):
+    page.click(".tab[data-panel=style]")
+    page.wait_for_selector("#style-style option[value='sample:brick']", state="attached")
+    expect(page.locator("#style-preview")).to_have_attribute("src", re.compile("sample%3Abrick"))
+    page.fill("#style-steps", "16")
+    page.click("#style-run")
+    page.wait_for_selector("#style-out[data-done=true]")
+    expect(page.locator("#style-out-caption")).to_contain_text("16 lbfgs steps at 128x85")
+    expect(page.locator("#style-out")).to_have_js_property("naturalWidth", 128)
+    expect(page.locator("#style-preview")).to_have_js_property("complete", True)
+    assert page.eval_on_selector("#style-preview", "img => img.naturalWidth") > 0
+    assert page.is_hidden("#style-cancel")
+    shoot(page, shots / "style.png")

@@ -1,6 +1,6 @@
-"""Long jobs (one-pixel, sanity check) and concurrency, against a real uvicorn server on localhost: progress
-streams as server-sent events, a job can be cancelled, a long job does not block a predict, and concurrent
-requests on one model object do not interleave its state changes."""
+"""Long jobs (one-pixel, sanity check, style transfer) and concurrency, against a real uvicorn server on localhost:
+progress (and style transfer's snapshots) streams as server-sent events, a job can be cancelled, a long job does not
+block a predict, and concurrent requests on one model object do not interleave its state changes."""
 
 import copy
 import json
@@ -135,3 +135,17 @@ def test_concurrent_requests_on_one_model_do_not_interleave(server):
     assert not errors
     assert all(results.get(i) == alone[i % len(calls)] for i in range(16))
     assert model_state(loaded.model) == before
+
+
+def test_style_job_streams_snapshots_on_the_event_stream(server):
+    url, _ = server
+    with httpx.Client(base_url=url, timeout=60) as c:
+        r = c.post("/api/style", json={"sample": "chelsea", "style": "sample:gravel", "size": 64, "steps": 16})
+        assert r.status_code == 202
+        events = _wait(c, r.json()["job"]["id"])
+    assert events[-1]["status"] == "done" and events[-1]["partial"] is None
+    snaps = [e["partial"] for e in events if e.get("partial")]
+    assert snaps and all(decode_png(s["image"]).shape[1] == 64 for s in snaps)  # the image so far, as it comes
+    steps = [s["step"] for s in snaps]
+    assert steps == sorted(steps) and steps[-1] <= 16
+    assert decode_png(events[-1]["result"]["image"]).shape == (43, 64, 3)

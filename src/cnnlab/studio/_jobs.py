@@ -47,6 +47,7 @@ class Job:
         self.progress = 0.0
         self.message = "waiting for a worker"
         self.result: dict[str, Any] | None = None
+        self.partial: dict[str, Any] | None = None  # what a job shows while it runs (style transfer's snapshot)
         self.error: str | None = None
         self.created = time.time()
         self.started: float | None = None
@@ -70,8 +71,10 @@ class Job:
             if self.status == "queued":
                 self._finish("cancelled", "cancelled before it started")
 
-    def update(self, progress: float | None = None, message: str | None = None) -> None:
-        """Report progress (a fraction in [0, 1]) and a message; raises :class:`JobCancelled` once cancelled."""
+    def update(self, progress: float | None = None, message: str | None = None, *,
+               partial: dict[str, Any] | None = None) -> None:
+        """Report progress (a fraction in [0, 1]), a message and, optionally, a ``partial`` result shown while the
+        job runs (it replaces the previous one); raises :class:`JobCancelled` once cancelled."""
         if self._cancel.is_set():
             raise JobCancelled()
         with self._lock:
@@ -79,6 +82,8 @@ class Job:
                 self.progress = min(max(float(progress), 0.0), 1.0)
             if message is not None:
                 self.message = message
+            if partial is not None:
+                self.partial = partial
             self.version += 1
 
     def _start(self) -> bool:
@@ -106,6 +111,7 @@ class Job:
                    "finished": self.finished, "version": self.version}
             if result:
                 doc["result"] = self.result
+                doc["partial"] = self.partial if self.status not in TERMINAL else None
         return doc
 
 

@@ -3,8 +3,12 @@
 The catalogue lists every registry model with pretrained weights, the small-input registry models with random
 weights (labelled so: their predictions mean nothing, their architecture and maps still teach), and the
 checkpoints found under ``--runs``, named ``run:ID`` where ID is the checkpoint's folder relative to the runs
-folder. A client names a model only by these names; a run ID is looked up in the scanned table and never joined
-to a path, so ``run:../../etc`` is simply unknown (404).
+folder. Each entry has a ``task``: ``"classifier"`` (registry models, ``cnnlab train`` / ``transfer`` runs),
+``"detector"`` (``cnnlab train-detector`` runs: ``detector.json`` + ``detector.safetensors``) or ``"segmenter"``
+(``cnnlab train-segmenter`` runs: a checkpoint whose card names a segmenter). A panel asks for the task it
+serves (:meth:`ModelStore.get`), so a detector sent to the Predict panel is a 422 naming the panel to use, not
+a crash inside a classifier function. A client names a model only by these names; a run ID is looked up in the
+scanned table and never joined to a path, so ``run:../../etc`` is simply unknown (404).
 
 Explanations and attacks change a model's state while they run (eval mode, ``requires_grad``, hooks) and restore
 it afterwards; two requests on one model object must not interleave those changes, so every use of a cached
@@ -43,7 +47,9 @@ class ModelEntry:
         kind: ``"registry"`` or ``"run"``.
         label: what the page shows.
         pretrained: whether the weights were trained (random weights are ``False``).
-        family, input_size, num_classes: from the registry or the checkpoint's card.
+        family, input_size, num_classes: from the registry or the checkpoint's card (a detector's family is its
+            architecture, e.g. ``faster-rcnn``; its input size is ``None``: it takes any size).
+        task: ``"classifier"``, ``"detector"`` or ``"segmenter"``.
     """
 
     name: str
@@ -51,13 +57,19 @@ class ModelEntry:
     label: str
     pretrained: bool
     family: str
-    input_size: list[int]
+    input_size: list[int] | None
     num_classes: int | None
+    task: str = "classifier"
     path: Path | None = field(default=None, repr=False)  # runs only; never sent to a client
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "label": self.label, "pretrained": self.pretrained,
-                "family": self.family, "input_size": self.input_size, "num_classes": self.num_classes}
+        return {"name": self.name, "kind": self.kind, "task": self.task, "label": self.label,
+                "pretrained": self.pretrained, "family": self.family, "input_size": self.input_size,
+                "num_classes": self.num_classes}
+
+    @property
+    def weights_file(self) -> str:
+        return "detector.safetensors" if self.task == "detector" else "model.safetensors"
 
 
 class LoadedModel:
@@ -128,8 +140,10 @@ class ModelStore:
         return out
 
     def scan_runs(self) -> dict[str, ModelEntry]:
-        """Find the checkpoints under the runs folder (at most 4 levels deep, symbolic links not followed)."""
-        from cnnlab import models
+        """Find the checkpoints under the runs folder (at most 4 levels deep, symbolic links not followed):
+        classifiers and segmenters (``model.json`` + ``model.safetensors``) and detectors (``detector.json`` +
+        ``detector.safetensors``)."""
+        from cnnlab import models, segment
 
         found: dict[str, ModelEntry] = {}
         if self.runs_dir is None:
@@ -141,13 +155,24 @@ class ModelStore:
             dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
             if depth >= _MAX_DEPTH:
                 dirnames[:] = []
+            run_id = here.relative_to(root).as_posix() if here != root else "."
+            if "detector.json" in filenames and "detector.safetensors" in filenames:
+                entry = _detector_entry(here, RUN_PREFIX + run_id)
+                if entry is not None:
+                    found[entry.name] = entry
+                continue
             if "model.json" not in filenames or "model.safetensors" not in filenames:
                 continue
             try:
                 card = models.read_checkpoint_meta(here)["card"]
             except (ValueError, OSError):
                 continue  # not a readable checkpoint: not offered
-            run_id = here.relative_to(root).as_posix() if here != root else "."
+            if card.get("name") in segment.SEGMENTERS:
+                n = card.get("kwargs", {}).get("num_classes")
+                found[RUN_PREFIX + run_id] = ModelEntry(
+                    RUN_PREFIX + run_id, "run", f"{RUN_PREFIX}{run_id} (segmenter {card['name']}, {_classes(n)})", True,
+                    card["name"], list(card["input_size"]), n, "segmenter", path=here)
+                continue
             classes = card.get("classes")
             n = len(classes) if classes else card.get("kwargs", {}).get("num_classes")
             try:
@@ -156,14 +181,15 @@ class ModelStore:
                 continue  # a checkpoint of a model this version does not know
             found[RUN_PREFIX + run_id] = ModelEntry(
                 RUN_PREFIX + run_id, "run", f"{RUN_PREFIX}{run_id} ({card['name']}, {n} classes)", True, family,
-                list(card["input_size"]), n, here)
+                list(card["input_size"]), n, path=here)
         with self._lock:
             self._runs = found
         return found
 
-    def catalog(self) -> list[ModelEntry]:
-        """Every model the studio offers (runs rescanned)."""
-        return [*self.registry_entries(), *self.scan_runs().values()]
+    def catalog(self, task: str | None = None) -> list[ModelEntry]:
+        """Every model the studio offers (runs rescanned), or those of one ``task``."""
+        entries = [*self.registry_entries(), *self.scan_runs().values()]
+        return entries if task is None else [e for e in entries if e.task == task]
 
     def entry(self, name: str) -> ModelEntry:
         """The catalogue entry of ``name``; 404 when the studio does not offer it."""
@@ -191,9 +217,13 @@ class ModelStore:
         raise not_found(f"unknown model {name[:80]!r}{hint}")
 
     # -- loading --------------------------------------------------------------------------------------------
-    def get(self, name: str) -> LoadedModel:
-        """The loaded model ``name`` (loaded on first use, then cached)."""
+    def get(self, name: str, task: str = "classifier") -> LoadedModel:
+        """The loaded model ``name`` (loaded on first use, then cached); a model of another ``task`` than the
+        caller serves is a ``ValueError`` (422) naming the panel that takes it."""
         entry = self.entry(name)
+        if entry.task != task:
+            raise ValueError(f"model {name[:80]!r} is a {entry.task}, not a {task}: "
+                             f"{_WHERE[entry.task]}")
         stamp = _stamp(entry)
         with self._lock:
             hit = self._loaded.get(name)
@@ -216,6 +246,14 @@ class ModelStore:
     def _load(self, entry: ModelEntry) -> nn.Module:
         from cnnlab import models
 
+        if entry.task == "detector":
+            from cnnlab import detect
+
+            return detect.load_detector(entry.path, map_location=self.device).eval()
+        if entry.task == "segmenter":
+            from cnnlab import segment
+
+            return segment.load(entry.path, map_location=self.device).eval()
         if entry.kind == "run":
             return models.load_checkpoint(entry.path, map_location=self.device).eval()
         if entry.pretrained:
@@ -228,9 +266,9 @@ class ModelStore:
         with self._lock:
             return list(self._loaded)
 
-    def private_copy(self, name: str) -> nn.Module:
+    def private_copy(self, name: str, task: str = "classifier") -> nn.Module:
         """A deep copy of the model for a long job, which then runs without holding the model's lock."""
-        loaded = self.get(name)
+        loaded = self.get(name, task)
         with loaded.use() as model:
             return copy.deepcopy(model)
 
@@ -240,6 +278,29 @@ def _stamp(entry: ModelEntry) -> Any:
     if entry.kind != "run" or entry.path is None:
         return None
     try:
-        return (entry.path / "model.safetensors").stat().st_mtime_ns
+        return (entry.path / entry.weights_file).stat().st_mtime_ns
     except OSError:
         return None
+
+
+_WHERE = {"classifier": "use it in the Predict, Architecture, Explain or Attack panels (or segments from gradients)",
+          "detector": "use it in the Detect panel (POST /api/detect)",
+          "segmenter": "use it in the Segment panel (POST /api/segment)"}
+
+
+def _detector_entry(here: Path, name: str) -> ModelEntry | None:
+    """The catalogue entry of a detector checkpoint folder, or ``None`` when it is not a readable one."""
+    from cnnlab import detect
+
+    try:
+        card = detect.read_detector_meta(here)["card"]
+        n = len(card["classes"]) if card.get("classes") else int(card["num_classes"])
+        arch = str(card["name"])
+    except (ValueError, OSError, KeyError, TypeError):
+        return None
+    return ModelEntry(name, "run", f"{name} (detector {arch}, {_classes(n)})", True, arch, None, n, "detector",
+                      path=here)
+
+
+def _classes(n: int | None) -> str:
+    return "1 class" if n == 1 else f"{n} classes"

@@ -251,7 +251,10 @@ const Studio = (() => {
     state.models = models.models;
     const select = $("#model-select");
     const groups = { pretrained: [], random: [], run: [] };
-    for (const m of models.models) groups[m.kind === "run" ? "run" : m.pretrained ? "pretrained" : "random"].push(m);
+    for (const m of models.models) {
+      if (m.task && m.task !== "classifier") continue;  // detectors and segmenters: their own panels list them
+      groups[m.kind === "run" ? "run" : m.pretrained ? "pretrained" : "random"].push(m);
+    }
     const titles = { pretrained: "pretrained", random: "random weights (untrained)", run: "checkpoints in --runs" };
     for (const [key, list] of Object.entries(groups)) {
       if (!list.length) continue;
