@@ -189,7 +189,6 @@ def test_scene_specs_give_different_scenes_per_split():
 # ------------------------------------------------------------------------------------------- real data
 
 
-@pytest.mark.skipif(not RACCOON.is_dir(), reason="../shared/data/raccoon is not on this machine")
 def test_raccoon_has_the_authors_160_40_split_and_one_class():
     test = data.load_detection(f"voc:{RACCOON}", "test")
     assert len(test) == 40 and test.classes == ["raccoon"]
@@ -202,7 +201,6 @@ def test_raccoon_has_the_authors_160_40_split_and_one_class():
     assert len(ids) == 3 and not set(ids) & set(test.ids)
 
 
-@pytest.mark.skipif(not BCCD.is_dir(), reason="../shared/data/bccd is not on this machine")
 def test_bccd_zero_area_boxes_are_dropped_and_reported_by_file(tmp_path):
     # the two BCCD files with a zero-area box, read from a folder of links to the real files (fast)
     root = tmp_path / "bccd"
@@ -221,7 +219,6 @@ def test_bccd_zero_area_boxes_are_dropped_and_reported_by_file(tmp_path):
     shutil.rmtree(root)
 
 
-@pytest.mark.skipif(not BCCD.is_dir(), reason="../shared/data/bccd is not on this machine")
 def test_bccd_split_lists_and_classes():
     assert data.voc_classes(BCCD) == ["Platelets", "RBC", "WBC"]
     ids = {s: (BCCD / "ImageSets" / "Main" / f"{s}.txt").read_text().split() for s in ("train", "val", "test")}
