@@ -8,9 +8,9 @@ passes build options to the model (``--model-option widths=24,48,96``), as timm'
 from __future__ import annotations
 
 import argparse
-import sys
 
 from cnnlab.cli._config_flags import Toggle, add_config_flags, add_lazily, config_changes, flag_name, parse_options
+from cnnlab.cli._log import log_to_stderr
 
 # fields whose flag is not --field-name (the names the command had before the flags were generated)
 RENAMES = {"out_dir": "--out", "num_threads": "--threads"}
@@ -131,7 +131,6 @@ def resolve(args: argparse.Namespace) -> tuple[str, str, dict, object, int | Non
 
 def run(args: argparse.Namespace) -> int:
     import json
-    import logging
     import os
 
     from cnnlab import train
@@ -145,20 +144,10 @@ def run(args: argparse.Namespace) -> int:
         return train.launch_distributed(args.nproc, ["train", *_worker_argv(args)])
     if args.nproc < 1:
         raise ValueError(f"--nproc must be at least 1, got {args.nproc}")
-    log = logging.getLogger("cnnlab.train")
-    handler = None
-    if not args.quiet and int(os.environ.get("RANK", "0")) == 0:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-    try:
+    with log_to_stderr("cnnlab.train", not args.quiet and int(os.environ.get("RANK", "0")) == 0):
         res = train.run_training(model, data, config, data_dir=args.data_dir, limit=limit,
                                  ensemble=args.ensemble, resume=args.resume, test=not args.no_test,
                                  model_kwargs=options)
-    finally:
-        if handler is not None:
-            log.removeHandler(handler)
     if res.rank != 0:
         return 0
     h = res.history

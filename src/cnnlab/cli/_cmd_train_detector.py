@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
+
+from cnnlab.cli._log import log_to_stderr
 
 
 def _option(text: str) -> tuple[str, object]:
@@ -64,7 +65,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
-    import logging
 
     from cnnlab import detect
     from cnnlab._format import percent as _percent
@@ -90,20 +90,10 @@ def run(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device, num_threads=args.threads,
         out_dir=args.out, progress=not args.quiet, **aug)
     weights = None if str(args.weights).lower() == "none" else args.weights
-    log = logging.getLogger("cnnlab.detect")
-    handler = None
-    if not args.quiet:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-    try:
+    with log_to_stderr("cnnlab.detect", not args.quiet):
         res = detect.train_detector(args.arch, args.data, config, val_spec=args.val_data, backbone=args.backbone,
                                     weights=weights, options=options, limit=args.limit, resume=args.resume,
                                     test=not args.no_test)
-    finally:
-        if handler is not None:
-            log.removeHandler(handler)
     h = res.history
     if args.json:
         print(json.dumps({"out_dir": res.out_dir, "history": h.to_json(), "train_images": res.train_images,

@@ -4,8 +4,8 @@ image/label folders through the training engine; checkpoints, resume, metrics.cs
 from __future__ import annotations
 
 import argparse
-import sys
 
+from cnnlab.cli._log import log_to_stderr
 from cnnlab.cli._types import nonneg, nonneg_int, positive, positive_int
 
 
@@ -64,7 +64,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
-    import logging
 
     from cnnlab import segment, train
     from cnnlab._format import percent, table
@@ -79,20 +78,10 @@ def run(args: argparse.Namespace) -> int:
     segment.SEGMENTERS.lookup(arch)
     config = train.TrainConfig(**{**train_kw, "seed": args.seed, "device": args.device, "out_dir": args.out,
                                   "num_threads": args.threads, "progress": not args.quiet})
-    log = logging.getLogger("cnnlab.train")
-    handler = None
-    if not args.quiet:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-    try:
+    with log_to_stderr("cnnlab.train", not args.quiet):
         res = segment.train_segmenter(arch, args.data, config, options=segment.SegmentConfig(**seg_kw),
                                       size=parse_hw(args.size, "--size"), limit=args.limit, model_kwargs=model_kw,
                                       resume=args.resume, test=not args.no_test)
-    finally:
-        if handler is not None:
-            log.removeHandler(handler)
     h = res.history
     if args.json:
         print(json.dumps({"out_dir": res.out_dir, "arch": arch, "params": res.params,
