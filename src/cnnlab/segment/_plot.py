@@ -72,7 +72,8 @@ def iou_figure(results: dict[str, SegmentationMetrics] | SegmentationMetrics, *,
     first = next(iter(results.values()))
     classes = first.classes
     k, m = len(classes), len(results)
-    fig, ax = plt.subplots(figsize=(6.4, 0.32 * k * max(1, m) ** 0.5 + 1.8))
+    fig_h = 0.32 * k * max(1, m) ** 0.5 + 1.8
+    fig, ax = plt.subplots(figsize=(6.4, fig_h))
     height = 0.8 / m
     for j, (name, r) in enumerate(results.items()):
         vals = [0.0 if v != v else 100 * v for v in r.iou.tolist()]
@@ -83,10 +84,12 @@ def iou_figure(results: dict[str, SegmentationMetrics] | SegmentationMetrics, *,
     ax.set_xlim(0, 100)
     ax.set_xlabel("IoU (%)")
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=min(3, m), frameon=False)
+    ncol = min(3, m)
+    fig.legend(*ax.get_legend_handles_labels(), fontsize=8, loc="lower center", ncol=ncol, frameon=False)
     if title:
         ax.set_title(title, fontsize=10)
-    fig.tight_layout()
+    legend_h = 0.12 + 0.2 * -(-m // ncol)  # inches the legend rows take below the x-axis label
+    fig.tight_layout(rect=(0, legend_h / fig_h, 1, 1))
     return fig
 
 
