@@ -161,9 +161,9 @@ def train_one(name: str, ds: str, *, epochs: int | None = None, threads: int = 1
         attach(det, (train, val, test), proposals(ds, (train, val, test)))
     out = CACHE / "runs" / f"{name}-{ds}"
     cfg = detect.DetectConfig(epochs=ep, batch_size=2, device="cpu", progress=False, out_dir=str(out),
-                              eval_every=2, **{**{"lr": 0.02}, **recipe["config"]})
+                              **{"lr": 0.02, "eval_every": 2, **recipe["config"]})
     c0, w0 = time.process_time(), time.perf_counter()
-    hist = detect.fit(det, train, val, cfg)
+    hist = detect.fit(det, train, val, cfg, resume=(out / "state" / "LATEST").is_file())  # a stopped run goes on
     train_cpu, train_wall = time.process_time() - c0, time.perf_counter() - w0
     if name in ("rcnn", "fast-rcnn"):
         for s in (val, test):  # evaluation reads its proposals from the cache: selective search is timed apart
