@@ -44,29 +44,29 @@ _add("segnet_basic-camvid", Recipe(
     segment={"loss": "ce", "class_weighting": "median_frequency", "hflip": True},
     note="SegNet tutorial solver (SGD 0.1, momentum 0.9, wd 5e-4, batch 4), cosine decay, flips"))
 
+# The Lite0-encoder recipes share one solver and augmentation (copied into each recipe).
+_LITE0_TRAIN = {"optimizer": "adamw", "lr": 2e-3, "weight_decay": 1e-4, "batch_size": 4, "schedule": "onecycle",
+                "warmup_fraction": 0.1, "lr_multipliers": {"encoder": 0.1}, "no_decay_bias_norm": True,
+                "eval_batch_size": 8}
+_LITE0_SEGMENT = {"loss": "ce", "class_weighting": "median_frequency", "hflip": True, "scale": (0.75, 1.25)}
+
 # The pretrained EfficientNet-Lite0 encoder under a U-Net decoder: AdamW, one-cycle, the encoder at a tenth of the rate.
 _add("unet_lite0-camvid", Recipe(
     arch="unet_lite0",
-    train={"optimizer": "adamw", "lr": 2e-3, "weight_decay": 1e-4, "batch_size": 4, "schedule": "onecycle",
-           "warmup_fraction": 0.1, "lr_multipliers": {"encoder": 0.1}, "no_decay_bias_norm": True,
-           "eval_batch_size": 8},
-    segment={"loss": "ce", "class_weighting": "median_frequency", "hflip": True, "scale": (0.75, 1.25)},
+    train={**_LITE0_TRAIN, "lr_multipliers": dict(_LITE0_TRAIN["lr_multipliers"])},
+    segment=dict(_LITE0_SEGMENT),
     note="AdamW, one-cycle, encoder lr x0.1, flips and zooms"))
 
 _add("fcn8s_lite0-camvid", Recipe(
     arch="fcn8s", model={"backbone": "efficientnet_lite0", "backbone_weights": "imagenet"},
-    train={"optimizer": "adamw", "lr": 2e-3, "weight_decay": 1e-4, "batch_size": 4, "schedule": "onecycle",
-           "warmup_fraction": 0.1, "lr_multipliers": {"encoder": 0.1}, "no_decay_bias_norm": True,
-           "eval_batch_size": 8},
-    segment={"loss": "ce", "class_weighting": "median_frequency", "hflip": True, "scale": (0.75, 1.25)},
+    train={**_LITE0_TRAIN, "lr_multipliers": dict(_LITE0_TRAIN["lr_multipliers"])},
+    segment=dict(_LITE0_SEGMENT),
     note="as unet_lite0-camvid"))
 
 _add("lraspp_lite0-camvid", Recipe(
     arch="lraspp", model={"backbone": "efficientnet_lite0", "backbone_weights": "imagenet"},
-    train={"optimizer": "adamw", "lr": 2e-3, "weight_decay": 1e-4, "batch_size": 4, "schedule": "onecycle",
-           "warmup_fraction": 0.1, "lr_multipliers": {"encoder": 0.1}, "no_decay_bias_norm": True,
-           "eval_batch_size": 8},
-    segment={"loss": "ce", "class_weighting": "median_frequency", "hflip": True, "scale": (0.75, 1.25)},
+    train={**_LITE0_TRAIN, "lr_multipliers": dict(_LITE0_TRAIN["lr_multipliers"])},
+    segment=dict(_LITE0_SEGMENT),
     note="as unet_lite0-camvid"))
 
 # Seconds on the CPU: a small U-Net on the synthetic digit scenes (the demo report and the quick tests).
