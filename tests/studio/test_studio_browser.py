@@ -165,6 +165,35 @@ def test_drop_an_image_on_the_page(page):
     expect(page.locator("#predict-original")).to_have_attribute("src", re.compile("upload%3A"))
 
 
+def test_a_late_answer_does_not_overwrite_a_newer_image(page):
+    """The coffee prediction is held back until the dropped image's has been asked for: the page must end on the
+    dropped image, not on whichever answer came last."""
+    page.wait_for_selector("#predict-bars[data-top]")
+    held = []
+
+    def hold_coffee(route):
+        if "sample:coffee" in (route.request.post_data or ""):
+            held.append(route)  # answered below, after the upload's request is out
+        else:
+            route.continue_()
+
+    page.route("**/api/predict", hold_coffee)
+    page.select_option("#sample-select", "coffee")
+    page.wait_for_function("() => document.querySelector('#current-name').textContent === 'coffee'")
+    while not held:
+        page.wait_for_timeout(50)
+    page.set_input_files("#upload-input", files=[{"name": "late.png", "mimeType": "image/png",
+                                                  "buffer": png_bytes((40, 40), (20, 220, 20))}])
+    expect(page.locator("#current-name")).to_have_text("late.png")
+    with page.expect_response(lambda r: "/api/predict" in r.url and "sample:coffee" in (r.request.post_data or "")):
+        held[0].continue_()
+    page.wait_for_timeout(500)  # time for the late coffee answer to be drawn, were it drawn
+    expect(page.locator("#predict-original")).to_have_attribute("src", re.compile("upload%3A"))
+    expect(page.locator("#panel-predict")).not_to_have_class(re.compile("busy"))
+    assert "upload%3A" in page.get_attribute("#predict-original", "src")
+    page.unroute("**/api/predict")
+
+
 def test_long_jobs_on_a_small_model(page, shots):
     page.select_option("#model-select", "lenet5")
     page.wait_for_selector("#model-note:not([hidden])")

@@ -11,6 +11,8 @@ const Studio = (() => {
   const state = { model: null, image: "sample:chelsea", imageName: "chelsea", info: null, models: [] };
   const panels = {};
   const stale = {};
+  const running = {};  // panel -> true while its refresh is in flight
+  const again = {};  // panel -> true when a change came during that refresh
   let active = null;
 
   const $ = (sel, root = document) => root.querySelector(sel);
@@ -124,8 +126,20 @@ const Studio = (() => {
   async function refresh(name) {
     const def = panels[name];
     if (!def || !state.model) return;
-    stale[name] = false;
-    if (!(await busy(name, def.refresh))) stale[name] = true;
+    if (running[name]) {  // one refresh per panel at a time: a late answer must not overwrite a newer one
+      again[name] = true;
+      return;
+    }
+    running[name] = true;
+    try {
+      do {
+        again[name] = false;
+        stale[name] = false;
+        if (!(await busy(name, def.refresh))) stale[name] = true;
+      } while (again[name]);
+    } finally {
+      running[name] = false;
+    }
   }
 
   function activate(name) {
