@@ -14,7 +14,7 @@ What it measures:
   weak        segments and boxes from gradients (``segment.from_attribution``) with the ImageNet EfficientNet-Lite0,
               no training: CorLoc (box IoU >= 0.5 with a true box) and mean IoU on the 40 Raccoon test photos, per
               explanation method and refinement, against a centred box of the training photos' average size; the
-              threshold is chosen on the 160 training photos.
+              threshold is chosen on 60 of the training photos.
   report      the tables (fixed width) from the JSON files the other stages wrote under benchmarks/results/.
 
 CPU runs train at half resolution (180x240, labels by nearest neighbour), labelled so in every table; full-resolution
@@ -187,7 +187,9 @@ def _cpu_seconds(fn, *, repeats: int, warmup: int = 1) -> tuple[float, float]:
 def run_speed(names: list[str], *, threads: int, steps: int = 3, size: tuple[int, int] = FULL) -> list[dict]:
     """CPU seconds per training step (batch 4) and per image of inference (batch 1) at ``size``, one thread."""
     torch.set_num_threads(threads)
-    rows = []
+    path = RESULTS / f"segment-speed-{size[0]}x{size[1]}.json"
+    rows = json.loads(path.read_text())["rows"] if path.is_file() else []  # a later run replaces its names' rows
+    rows = [r for r in rows if r["recipe"] not in names]
     for name in names:
         rec = segment.recipe(name) if name in segment.recipe_names() else segment.Recipe(arch=name)
         kw = dict(rec.model)
@@ -219,7 +221,7 @@ def run_speed(names: list[str], *, threads: int, steps: int = 3, size: tuple[int
                "forward_share_of_step": inf_cpu * 4 / step_cpu, "threads": threads}
         print(json.dumps(row), flush=True)
         rows.append(row)
-        atomic_write_json(RESULTS / f"segment-speed-{size[0]}x{size[1]}.json", {"rows": rows, "machine": _hardware()})
+        atomic_write_json(path, {"rows": rows, "machine": _hardware()})
     return rows
 
 

@@ -122,6 +122,7 @@ def test_segments_from_gradients_are_from_attribution(task_client):
     ({"threshold": 1.5}, "threshold must be in [0, 1]"),
     ({"size": 4}, "size"),
     ({"target": 5000}, "target"),
+    ({"model": "lenet5"}, "cannot take an image resized to 28x42"),  # a fixed-size network, refused before any job
 ])
 def test_segments_from_gradients_bad_input_is_a_422(task_client, body, words):
     r = task_client.post("/api/segment/attribution", json={"model": "efficientnet_lite0", "sample": "chelsea", **body})

@@ -141,6 +141,22 @@ class Heatmap:
     method: str
 
 
+def classifier_input_size(model: nn.Module, image_size: Sequence[int], size: int) -> tuple[int, int]:
+    """``(H, W)`` the classifier sees for an image of ``image_size`` = ``(H, W)``: its shorter side resized to
+    ``size``, the aspect ratio kept; a ``ValueError`` naming the size when a cnnlab model cannot take that shape (a
+    network of fixed input size, a size too small for its depth), so callers can check before any work starts."""
+    check_int("size", size, 16)
+    h, w = (int(v) for v in image_size[-2:])
+    s = size / min(h, w)
+    hw = (max(1, round(h * s)), max(1, round(w * s)))
+    card = getattr(model, "cnnlab", None)
+    if card is not None:
+        from cnnlab.models import check_input_size
+
+        check_input_size(model, (card.input_size[0], *hw), what=f"an image resized to {hw[0]}x{hw[1]} (--size {size})")
+    return hw
+
+
 def attribution_heatmaps(model: nn.Module, images: Sequence[Tensor] | Tensor, *, method: str = "gradcam",
                          target: int | Sequence[int] | None = None, size: int = 224, **options) -> list[Heatmap]:
     """The explanation map of the predicted class (or ``target``) of each image, scaled to [0, 1] at the image's
@@ -168,12 +184,7 @@ def attribution_heatmaps(model: nn.Module, images: Sequence[Tensor] | Tensor, *,
             raise ValueError(f"each image must be a Tensor[C, H, W], got {getattr(img, 'shape', type(img))}")
         rgb = to_channels(img.float().clamp(0, 1), 3)
         h, w = rgb.shape[-2:]
-        s = size / min(h, w)
-        hw = (max(1, round(h * s)), max(1, round(w * s)))
-        if card is not None:  # a network of fixed input size cannot take the photo's shape: one clear line
-            from cnnlab.models import check_input_size
-
-            check_input_size(model, (channels, *hw), what=f"an image resized to {hw[0]}x{hw[1]} (--size {size})")
+        hw = classifier_input_size(model, (h, w), size)
         x = F.interpolate(to_channels(rgb, channels)[None], size=hw, mode="bilinear", align_corners=False,
                           antialias=True).clamp(0, 1).to(dev)
         with frozen(model), torch.no_grad():

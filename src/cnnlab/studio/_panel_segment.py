@@ -70,6 +70,7 @@ def start_attribution(studio: Studio, params: Params) -> Job:
     size = params.integer("size", min(h, w), minimum=16, maximum=1024)
     image = studio.images.resolve(params)
     target = target_of(params, loaded.model)
+    segment.classifier_input_size(loaded.model, image.tensor.shape, size)  # a shape it cannot take: 422 now
     net = studio.models.private_copy(name)  # the job runs on its own copy, holding no lock
 
     def run(job: Job) -> dict:
