@@ -62,12 +62,12 @@ RELU6_LAYERS = {"style_layers": ("_blocks.1.act", "_blocks.3.act", "_blocks.5.ac
                 "content_layers": ("_blocks.5.act",)}
 
 
-def variants(size: int, steps: tuple[int, int]) -> dict[str, dict]:
+def variants(size: int, steps: tuple[int, int], beta: float | None = None) -> dict[str, dict]:
     """cnnlab's settings: coarse-to-fine from half size. "plain": the defaults (block outputs); "ReLU6": the
     post-activation maps; "smoothed": the same with Wang et al.'s softmax smoothing (the plain-vs-smoothed pair on
     equal layers isolates the smoothing; on the default block outputs, which are linear and heavy-tailed, the
     softmax concentrates on a few peaks and the optimisation falls apart, see docs/style.md)."""
-    c2f = {"size": (size // 2, size), "steps": steps}
+    c2f = {"size": (size // 2, size), "steps": steps, **({"beta": beta} if beta is not None else {})}
     return {"cnnlab plain": dict(c2f),
             "cnnlab ReLU6": dict(c2f, **RELU6_LAYERS),
             "cnnlab smoothed": dict(c2f, smoothing="softmax", **RELU6_LAYERS)}
@@ -110,7 +110,8 @@ def strip(images: list[tuple[str, torch.Tensor]], path: Path, title: str) -> Pat
     return save_figure(fig, path, dpi=80)
 
 
-def quality(size: int, steps: tuple[int, int], pairs: list, out_dir: Path) -> list[dict]:
+def quality(size: int, steps: tuple[int, int], pairs: list, out_dir: Path, beta: float | None = None,
+            only: list[str] | None = None) -> list[dict]:
     js = judges()
     lite0 = models.create("efficientnet_lite0", weights="imagenet").eval()
     rows = []
@@ -122,18 +123,51 @@ def quality(size: int, steps: tuple[int, int], pairs: list, out_dir: Path) -> li
             ns = fit(ns, size)
         record = {"pair": ns_name, "neural-style": judge(ns, sty, content, js)}
         images = [("content", content), ("style", sty), ("neural-style (VGG-19)", ns)]
-        for name, kw in variants(size, steps).items():
+        for name, kw in variants(size, steps, beta).items():
+            if only and name not in only:
+                continue
             t0 = time.perf_counter()
             img = style.transfer(content, sty, model=lite0, **kw)
             record[name] = dict(judge(img, sty, content, js), seconds=time.perf_counter() - t0)
             images.append((f"{name} (Lite0)", img))
         rows.append(record)
         strip(images, out_dir / f"{ns_name}.png", f"{content_name} in the style of {style_name}")
-        for name in ["neural-style", *variants(size, steps)]:
+        for name in ["neural-style", *(n for n in variants(size, steps) if n in record)]:
             r = record[name]
             print(f"{ns_name:<20} {name:<16} Lite2 {r['Lite2']:.4f}  VGG-16 {r['random VGG-16']:.4f}  "
                   f"SSIM {r['SSIM']:.3f}" + (f"  {r['seconds']:.0f} s" if "seconds" in r else ""), flush=True)
     return rows
+
+
+# held-out pairs for choosing the style weight: a content photo neural-style's examples never pair (so no pair of
+# the quality table is looked at), with the three styles
+TUNE_CONTENT = "hoovertowernight"
+TUNE_STYLES = ("starry_night", "the_scream", "shipwreck")
+
+
+def tune(size: int, steps: tuple[int, int], betas: list[float], min_ssim: float) -> dict:
+    """The style weight ``beta`` of "cnnlab plain", chosen on held-out pairs: per beta the mean style distances
+    (both judges) and SSIM over hoovertowernight x {starry_night, the_scream, shipwreck}; the choice is the beta with
+    the lowest mean random-VGG-16 distance among those whose mean SSIM is at least ``min_ssim`` (of all of them when
+    none is)."""
+    js = judges()
+    lite0 = models.create("efficientnet_lite0", weights="imagenet").eval()
+    content = data.load_image(NEURAL_STYLE / "inputs" / f"{TUNE_CONTENT}.jpg")
+    rows = []
+    for beta in betas:
+        scores = []
+        for style_name in TUNE_STYLES:
+            sty = data.load_image(NEURAL_STYLE / "inputs" / f"{style_name}.jpg")
+            img = style.transfer(content, sty, model=lite0, **variants(size, steps, beta)["cnnlab plain"])
+            scores.append(judge(img, sty, content, js))
+        row = {"beta": beta, **{k: statistics.mean(s[k] for s in scores) for k in scores[0]}, "per_style": scores}
+        rows.append(row)
+        print(f"tune beta {beta:<8g} Lite2 {row['Lite2']:.4f}  VGG-16 {row['random VGG-16']:.4f}  "
+              f"SSIM {row['SSIM']:.3f}", flush=True)
+    ok = [r for r in rows if r["SSIM"] >= min_ssim]
+    best = min(ok or rows, key=lambda r: r["random VGG-16"])  # none keeps that much content: the closest style
+    return {"content": TUNE_CONTENT, "styles": list(TUNE_STYLES), "size": size, "steps": list(steps),
+            "min_ssim": min_ssim, "ssim_floor_met": bool(ok), "rows": rows, "beta": best["beta"]}
 
 
 def verdict(rows: list[dict]) -> dict:
@@ -324,9 +358,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="1 pair at 256 px, few steps; 5 stimuli per class")
     ap.add_argument("--parts", default="quality,speed,shape",
-                    help="comma-separated: quality, speed, shape; or 'page' (rebuild the page from the JSON)")
+                    help="comma-separated: tune, quality, speed, shape; or 'page' (rebuild the page from the JSON)")
     ap.add_argument("--size", type=int, default=512, help="quality: output size (neural-style's is 512)")
     ap.add_argument("--steps", default="250,250", help="quality: L-BFGS steps at half size and at full size")
+    ap.add_argument("--beta", type=float, default=None,
+                    help="quality: the style weight of every variant (default: the tune part's choice when it ran, "
+                    "else style.transfer's default)")
+    ap.add_argument("--variants", default=None, help="quality: comma-separated variant names to run (default all)")
+    ap.add_argument("--betas", default="1e3,3e3,1e4,3e4,1e5", help="tune: the style weights tried")
+    ap.add_argument("--min-ssim", type=float, default=0.35,
+                    help="tune: the least mean SSIM to content a chosen beta keeps (neural-style's outputs: 0.25-0.50)")
     ap.add_argument("--speed-sizes", default="256,512")
     ap.add_argument("--speed-steps", type=int, default=300)
     ap.add_argument("--repeats", type=int, default=1, help="speed: interleaved repeats (median)")
@@ -358,8 +399,20 @@ def main() -> None:
              record.get("meta", {}).get("quality") or meta, out_dir)
         print(json.dumps(record["verdict"]))
         return
+    path = Path(args.json) if not args.quick else Path(args.json).with_name("bench_style_quick.json")
+    record = json.loads(path.read_text()) if path.exists() else {}
+    tuned = None
+    if "tune" in parts:
+        tuned = tune(256, (30, 30) if args.quick else (50, 100), [float(b) for b in args.betas.split(",")],
+                     args.min_ssim)
+        print(f"tune: beta {tuned['beta']:g} (the lowest random-VGG-16 distance "
+              + (f"with mean SSIM >= {args.min_ssim})" if tuned["ssim_floor_met"] else
+                 f"of all: none kept a mean SSIM >= {args.min_ssim})"))
+    beta = args.beta if args.beta is not None else (tuned or record.get("tune") or {}).get("beta")
+    meta["beta"] = beta
     if "quality" in parts:
-        q = quality(size, steps, pairs, out_dir)
+        q = quality(size, steps, pairs, out_dir, beta,
+                    [v.strip() for v in args.variants.split(",")] if args.variants else None)
         v = verdict(q)
         rows = [[r["pair"], n, f"{r[n]['Lite2']:.4f}", f"{r[n]['random VGG-16']:.4f}", f"{r[n]['SSIM']:.3f}"]
                 for r in q for n in r if n != "pair"]
@@ -373,10 +426,8 @@ def main() -> None:
                     [[k, percent(x["shape_bias"]), percent(x["other_fraction"]), percent(x["silhouette_accuracy"]),
                       percent(x["edge_accuracy"])] for k, x in sb.items()]))
     meta["seconds"] = time.perf_counter() - t0
-    path = Path(args.json) if not args.quick else Path(args.json).with_name("bench_style_quick.json")
     # parts run separately merge into one record (each part keeps the settings it ran with)
-    record = json.loads(path.read_text()) if path.exists() else {}
-    for part, value in (("quality", q), ("verdict", v), ("speed", sp), ("shape_bias", sb)):
+    for part, value in (("tune", tuned), ("quality", q), ("verdict", v), ("speed", sp), ("shape_bias", sb)):
         if part.split("_")[0] in parts or part == "verdict" and "quality" in parts:
             record[part] = value
             record.setdefault("meta", {})[part] = meta
