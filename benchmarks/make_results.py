@@ -128,6 +128,13 @@ def render_bench_style(doc: dict[str, Any]) -> str:
             parts.append("Pairs at least as close as neural-style on both judges (SSIM no more than 0.05 below): "
                          + ", ".join(f"{k} {x['pairs_met']} of {x['of']}" for k, x in v["variants"].items())
                          + f"; goal (4 of 5) {'met' if v['goal_met'] else 'not met'}.")
+    if doc.get("tune"):
+        t = doc["tune"]
+        parts.append(f"Style weight on held-out pairs ({t['content']} x {', '.join(t['styles'])}; {t['size']} px, "
+                     f"steps {t['steps']}), means over the styles:")
+        parts.append(table(["beta", "Lite2", "random VGG-16", "SSIM"],
+                           [[f"{r['beta']:g}", f"{r['Lite2']:.4f}", f"{r['random VGG-16']:.4f}", f"{r['SSIM']:.3f}"]
+                            for r in t["rows"]]))
     if doc.get("speed"):
         parts.append(table(["size", "steps", "cnnlab s", "tutorial-style s", "speed-up", "floor s"],
                            [[r["size"], r["steps"], f"{r['cnnlab_s']:.1f}", f"{r['tutorial_s']:.1f}",
