@@ -351,8 +351,8 @@ def report() -> str:
                      f"{r['epoch_cpu_s'] / 60:.1f}", f"{r['infer_cpu_ms']:.0f}",
                      f"{r['train_step_cpu_s'] / ref:.2f}x"]
                     for r in doc["rows"] for ref in [doc["rows"][0]["train_step_cpu_s"]]]
-            lines.append(f"speed at {size[0]}x{size[1]}: CPU seconds of one thread (the machine was shared: wall "
-                         f"times were longer); GPU: {NO_GPU}")
+            lines.append(f"speed at {size[0]}x{size[1]}: CPU seconds of one thread (wall seconds in the "
+                         f"JSON); GPU: {NO_GPU}")
             lines.append(table(["model", "params", "train step CPU s (batch 4)", "epoch CPU min (367 images)",
                                 "inference CPU ms/image", f"step vs {doc['rows'][0]['recipe']}"], rows))
     p = RESULTS / "segment-weak.json"
