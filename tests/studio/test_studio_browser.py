@@ -180,8 +180,11 @@ def test_a_late_answer_does_not_overwrite_a_newer_image(page):
     page.route("**/api/predict", hold_coffee)
     page.select_option("#sample-select", "coffee")
     page.wait_for_function("() => document.querySelector('#current-name').textContent === 'coffee'")
-    while not held:
+    for _ in range(TIMEOUT // 50):  # the coffee request is out and held
+        if held:
+            break
         page.wait_for_timeout(50)
+    assert held, "choosing the coffee sample sent no /api/predict request"
     page.set_input_files("#upload-input", files=[{"name": "late.png", "mimeType": "image/png",
                                                   "buffer": png_bytes((40, 40), (20, 220, 20))}])
     expect(page.locator("#current-name")).to_have_text("late.png")
