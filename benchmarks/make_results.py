@@ -130,10 +130,13 @@ def render_bench_style(doc: dict[str, Any]) -> str:
                          + f"; goal (4 of 5) {'met' if v['goal_met'] else 'not met'}.")
     if doc.get("tune"):
         t = doc["tune"]
-        parts.append(f"Style weight on held-out pairs ({t['content']} x {', '.join(t['styles'])}; {t['size']} px, "
-                     f"steps {t['steps']}), means over the styles:")
-        parts.append(table(["beta", "Lite2", "random VGG-16", "SSIM"],
-                           [[f"{r['beta']:g}", f"{r['Lite2']:.4f}", f"{r['random VGG-16']:.4f}", f"{r['SSIM']:.3f}"]
+        parts.append(f"Variant, starting image and style weight on held-out pairs ({t['content']} x "
+                     f"{', '.join(t['styles'])}; {t['size']} px, steps {t['steps']}), means over the styles; chosen "
+                     f"(best mean rank over the judges with mean SSIM >= {t['min_ssim']}): "
+                     f"{t.get('variant', 'cnnlab plain')}, init {t.get('init', 'content')}, beta {t['beta']:g}:")
+        parts.append(table(["variant", "init", "beta", "Lite2", "random VGG-16", "SSIM"],
+                           [[r.get("variant", "cnnlab plain"), r.get("init", "content"), f"{r['beta']:g}",
+                             f"{r['Lite2']:.4f}", f"{r['random VGG-16']:.4f}", f"{r['SSIM']:.3f}"]
                             for r in t["rows"]]))
     if doc.get("speed"):
         parts.append(table(["size", "steps", "cnnlab s", "tutorial-style s", "speed-up", "floor s"],
