@@ -91,6 +91,19 @@ def test_the_optimiser_lowers_the_total_loss(optimizer):
     assert r.image.shape == (3, 24, 24) and 0 <= r.image.min() and r.image.max() <= 1
 
 
+def test_an_lbfgs_leap_uphill_restarts_from_the_best_image(lite0):
+    # L-BFGS has no line search here: with too large a step it leaps uphill (without the restart this run ends
+    # 20 times above its first loss, and at lr 20 in NaN); the default step never restarts
+    photo, paint = data.sample_image("chelsea"), data.sample_image("brick")
+    calm = style.stylize(photo, paint, model=lite0, size=64, steps=40)
+    assert calm.restarts == 0
+    wild = style.stylize(photo, paint, model=lite0, size=64, steps=40, lr=5.0)
+    totals = [h["total"] for h in wild.history]
+    assert wild.restarts >= 1 and max(totals) > style.DIVERGED * min(totals)
+    assert totals[-1] < totals[0]  # it ends below where it started, at the best image it found
+    assert torch.isfinite(style.stylize(photo, paint, model=lite0, size=64, steps=40, lr=20.0).image).all()
+
+
 def test_colour_preservation_keeps_the_photos_chroma(lite0):
     photo = data.sample_image("coffee")
     paint = data.load_image("/work/shared/data/neural-style/examples/inputs/starry_night.jpg")

@@ -27,6 +27,7 @@ from cnnlab.style._shape_bias import (
     shape_bias_from_decisions,
 )
 from cnnlab.style._transfer import (
+    DIVERGED,
     StyleProgress,
     StyleResult,
     TransferConfig,
@@ -40,6 +41,7 @@ from cnnlab.style._transfer import (
 
 __all__ = [
     "CATEGORIES",
+    "DIVERGED",
     "Decision",
     "IMAGENET_INDICES",
     "ShapeBiasResult",

@@ -33,6 +33,9 @@ from cnnlab.style._losses import content_loss, gram_matrix, smooth, style_loss, 
 
 # per model family, the stem layers added to the default style layers (low-level statistics: colour, edges)
 STEM_LAYERS = {"efficientnet": ("_bn0",)}
+# an L-BFGS step whose loss is more than this many times the best so far has diverged: the optimisation restarts
+# from the best image with a fresh optimiser (StyleResult.restarts counts it; Adam's steps are bounded by its lr)
+DIVERGED = 2.0
 
 
 @dataclass
@@ -144,7 +147,9 @@ class StyleProgress:
 @dataclass
 class StyleResult:
     """The output of :func:`stylize`: the image ``Tensor[3, H, W]`` in [0, 1], the losses of every step,
-    whether ``cancel`` stopped it early, the seconds it took and the settings that made it."""
+    whether ``cancel`` stopped it early, the seconds it took, the settings that made it and how often the
+    optimiser was restarted from the best image so far after its loss rose above :data:`DIVERGED` times the best
+    (an L-BFGS leap uphill)."""
 
     image: Tensor
     history: list[dict[str, float]]
@@ -153,6 +158,7 @@ class StyleResult:
     config: TransferConfig
     content_layers: list[str] = field(default_factory=list)
     style_layers: list[str] = field(default_factory=list)
+    restarts: int = 0
 
     def __repr__(self) -> str:
         last = self.history[-1]["total"] if self.history else float("nan")
@@ -355,6 +361,7 @@ def stylize(content: Tensor | None, style: Tensor | Sequence[Tensor], *, model: 
         raise ValueError(f"style transfer needs a model that takes RGB images; {card.name!r} takes "
                          f"{card.input_size[0]}-channel images")
     history: list[dict[str, float]] = []
+    restarts = 0
     total_steps, done, cancelled = sum(steps), 0, False
     x: Tensor | None = None
     hw = (0, 0)
@@ -394,8 +401,9 @@ def stylize(content: Tensor | None, style: Tensor | Sequence[Tensor], *, model: 
             m = min(cfg.margin, hw[0] - 1, hw[1] - 1)
             objective = _Objective(run, c_layers, s_layers, cfg)
             objective.set_targets(_pad(target, m) if target is not None else None, style_imgs, weights)
-            x, cancelled = _optimise(objective, _pad(x, m), cfg, n_steps, level, len(sizes), hw, done, total_steps,
-                                     history, progress, stop, photo, out_device, m)
+            x, cancelled, n_restarts = _optimise(objective, _pad(x, m), cfg, n_steps, level, len(sizes), hw, done,
+                                                 total_steps, history, progress, stop, photo, out_device, m)
+            restarts += n_restarts
             x = _crop(x, m)
             done += n_steps
             if cancelled:
@@ -403,7 +411,8 @@ def stylize(content: Tensor | None, style: Tensor | Sequence[Tensor], *, model: 
     assert x is not None
     image = _finish(x, cfg, photo)
     return StyleResult(image=image.to(out_device), history=history, cancelled=cancelled,
-                       seconds=time.perf_counter() - t0, config=cfg, content_layers=c_layers, style_layers=s_layers)
+                       seconds=time.perf_counter() - t0, config=cfg, content_layers=c_layers, style_layers=s_layers,
+                       restarts=restarts)
 
 
 def _pad(img: Tensor, m: int) -> Tensor:
@@ -448,14 +457,17 @@ def _optimise(objective: _Objective, x: Tensor, cfg: TransferConfig, n_steps: in
     def losses() -> dict[str, Tensor]:
         return objective(x.expand(-1, 3, -1, -1) if expand else x)
 
-    if cfg.optimizer == "lbfgs":
-        # max_iter=1: one function evaluation per step, so that progress, snapshots and cancel work per step;
-        # the curvature history lives in the optimiser's state across steps
-        opt: torch.optim.Optimizer = torch.optim.LBFGS([x], lr=cfg.lr or 1.0, max_iter=1, history_size=100,
-                                                       tolerance_grad=0.0, tolerance_change=0.0)
-    else:
-        opt = torch.optim.Adam([x], lr=cfg.lr or 0.02)
+    def optimiser() -> torch.optim.Optimizer:
+        if cfg.optimizer == "lbfgs":
+            # max_iter=1: one function evaluation per step, so that progress, snapshots and cancel work per step;
+            # the curvature history lives in the optimiser's state across steps
+            return torch.optim.LBFGS([x], lr=cfg.lr or 1.0, max_iter=1, history_size=100, tolerance_grad=0.0,
+                                     tolerance_change=0.0)
+        return torch.optim.Adam([x], lr=cfg.lr or 0.02)
+
+    opt = optimiser()
     last: dict[str, float] = {}
+    best, best_x, restarts = math.inf, x.detach().clone(), 0
 
     def closure() -> Tensor:
         with torch.no_grad():  # keep the pixels in [0, 1] (the PyTorch tutorial's projection; Adam's too)
@@ -470,7 +482,8 @@ def _optimise(objective: _Objective, x: Tensor, cfg: TransferConfig, n_steps: in
 
     for i in range(n_steps):
         if stop():
-            return x.detach(), True
+            return x.detach(), True, restarts
+        at = x.detach().clone()  # the point this step's loss is evaluated at (the closure clamps it first)
         if cfg.optimizer == "lbfgs":
             opt.step(closure)
         else:
@@ -478,13 +491,21 @@ def _optimise(objective: _Objective, x: Tensor, cfg: TransferConfig, n_steps: in
             opt.step()
         if not math.isfinite(last.get("total", 0.0)):
             raise FloatingPointError(f"the loss became {last['total']} at step {i + 1}; lower beta or lr")
+        if last["total"] < best:
+            best, best_x = last["total"], at
+        elif cfg.optimizer == "lbfgs" and last["total"] > DIVERGED * best:
+            # L-BFGS without a line search can leap far uphill and stall there (seen with softmax smoothing at
+            # 512 px: 528 -> 20,240, then flat); go back to the best image so far with a fresh optimiser
+            with torch.no_grad():
+                x.copy_(best_x)
+            opt, restarts = optimiser(), restarts + 1
         history.append(dict(last))
         if progress is not None:
             snap = cfg.snapshot_every and ((i + 1) % cfg.snapshot_every == 0) or i + 1 == n_steps
             img = _finish(_crop(x.detach(), margin), cfg, photo).to(out_device) if snap else None
             progress(StyleProgress(step=done + i + 1, total=total, level=level, levels=levels, size=hw,
                                    losses=dict(last), image=img))
-    return x.detach(), False
+    return x.detach(), False, restarts
 
 
 def _finish(x: Tensor, cfg: TransferConfig, photo: Tensor | None) -> Tensor:
