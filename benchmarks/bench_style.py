@@ -1,9 +1,10 @@
 """Benchmark of cnnlab.style: quality against neural-style's published VGG-19 outputs, speed against a plain
 PyTorch-tutorial-style implementation on the same network, and the shape bias of EfficientNet-Lite0/1/2.
 
-Quality (the five content/style pairs of ../shared/data/neural-style, ``examples/outputs``): cnnlab's output with
-EfficientNet-Lite0 (plain, and with Wang et al.'s activation smoothing) and neural-style's output (VGG-19, 512 px,
-1000 L-BFGS iterations) are judged by networks neither was optimised with:
+Quality (the five content/style pairs of ../shared/data/neural-style, ``examples/outputs``): cnnlab's outputs with
+EfficientNet-Lite0 (plain: the default layers; ReLU6: post-activation layers; both; smoothed: the ReLU6 layers with
+Wang et al.'s activation smoothing) and neural-style's output (VGG-19, 512 px, 1000 L-BFGS iterations) are judged by
+networks neither was optimised with:
 
 - the Gram-matrix style distance to the style image (resized to the output's size), mean over layers of
   ||G(x) - G(s)||_F / ||G(s)||_F, under the pretrained EfficientNet-Lite2 (its recorded feature maps but the head)
@@ -25,7 +26,8 @@ edges, beside the paper's CNNs and humans from its raw decisions; plot benchmark
 
     python benchmarks/bench_style.py --threads 1                # all parts (about an hour on a loaded 2-core CPU)
     python benchmarks/bench_style.py --quick --threads 1        # 1 pair at 256 px, few steps, 5 stimuli per class
-    python benchmarks/bench_style.py --parts shape              # one part: quality, speed, shape
+    python benchmarks/bench_style.py --parts shape              # one part: tune, quality, speed, shape
+    python benchmarks/bench_style.py --parts tune               # variant, init and beta on held-out pairs (256 px)
 """
 
 from __future__ import annotations
@@ -138,8 +140,10 @@ def quality(size: int, steps: tuple[int, int], pairs: list, out_dir: Path, beta:
             if only and name not in only:
                 continue
             t0 = time.perf_counter()
-            img = style.transfer(content, sty, model=lite0, **kw)
-            record[name] = dict(judge(img, sty, content, js), seconds=time.perf_counter() - t0)
+            result = style.stylize(content, sty, model=lite0, **kw)
+            img = result.image
+            record[name] = dict(judge(img, sty, content, js), seconds=time.perf_counter() - t0,
+                                restarts=result.restarts)
             images.append((f"{name} (Lite0)", img))
         rows.append(record)
         strip(images, out_dir / f"{ns_name}.png", f"{content_name} in the style of {style_name}")
