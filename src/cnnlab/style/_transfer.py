@@ -467,7 +467,8 @@ def _optimise(objective: _Objective, x: Tensor, cfg: TransferConfig, n_steps: in
 
     opt = optimiser()
     last: dict[str, float] = {}
-    best, best_x, restarts = math.inf, x.detach().clone(), 0
+    guard = cfg.optimizer == "lbfgs"  # Adam's steps are bounded by its lr
+    best, best_x, restarts = math.inf, None, 0
 
     def closure() -> Tensor:
         with torch.no_grad():  # keep the pixels in [0, 1] (the PyTorch tutorial's projection; Adam's too)
@@ -483,7 +484,7 @@ def _optimise(objective: _Objective, x: Tensor, cfg: TransferConfig, n_steps: in
     for i in range(n_steps):
         if stop():
             return x.detach(), True, restarts
-        at = x.detach().clone()  # the point this step's loss is evaluated at (the closure clamps it first)
+        at = x.detach().clone() if guard else None  # where this step's loss is evaluated (the closure clamps it)
         if cfg.optimizer == "lbfgs":
             opt.step(closure)
         else:
@@ -491,9 +492,9 @@ def _optimise(objective: _Objective, x: Tensor, cfg: TransferConfig, n_steps: in
             opt.step()
         if not math.isfinite(last.get("total", 0.0)):
             raise FloatingPointError(f"the loss became {last['total']} at step {i + 1}; lower beta or lr")
-        if last["total"] < best:
+        if guard and last["total"] < best:
             best, best_x = last["total"], at
-        elif cfg.optimizer == "lbfgs" and last["total"] > DIVERGED * best:
+        elif guard and last["total"] > DIVERGED * best:
             # L-BFGS without a line search can leap far uphill and stall there (seen with softmax smoothing at
             # 512 px: 528 -> 20,240, then flat); go back to the best image so far with a fresh optimiser
             with torch.no_grad():
