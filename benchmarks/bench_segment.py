@@ -91,19 +91,22 @@ def _hardware() -> dict:
 
 
 def run_train(name: str, *, epochs: int, threads: int, limit: int | None = None, resume: bool = False,
-              tag: str = "", validate: bool = True, channels_last: bool = False) -> dict:
-    """One final run of recipe ``name`` at half resolution; writes results/segment-train-NAME.json."""
+              tag: str = "", validate: bool = True, channels_last: bool = False,
+              size: tuple[int, int] = HALF) -> dict:
+    """One final run of recipe ``name`` on images of ``size`` (default half resolution), tested at that size;
+    writes results/segment-train-NAME.json."""
     rec = segment.recipe(name)
     out = RUNS / (name + tag)
     cfg = _config(rec, epochs=epochs, threads=threads, out=out, channels_last=channels_last)
     t0 = time.perf_counter()
     run = segment.train_segmenter(rec.arch, f"camvid:{CAMVID}", cfg, options=segment.SegmentConfig(**rec.segment),
-                                  size=HALF, limit=limit, model_kwargs=rec.model, resume=resume, validate=validate)
+                                  size=size, limit=limit, model_kwargs=rec.model, resume=resume, validate=validate)
     m = run.test.metrics
     rows = run.history.to_json()["rows"]
     seconds = sum(r["seconds"] for r in rows) if rows else run.seconds  # a resumed run: every epoch, not this session's
-    doc = {"recipe": name, "arch": rec.arch, "note": rec.note, "resolution": list(HALF), "epochs": epochs,
-           "params": run.params, "train_seconds": seconds, "wall_seconds": time.perf_counter() - t0,
+    doc = {"recipe": name, "arch": rec.arch, "note": rec.note, "resolution": list(size), "epochs": epochs,
+           "crop": list(rec.segment["crop"]) if rec.segment.get("crop") else None, "params": run.params,
+           "train_seconds": seconds, "wall_seconds": time.perf_counter() - t0,
            "threads": threads, "limit": limit, "validated": validate, "channels_last": channels_last,
            "test": run.test.summary(),
            "global": 100 * m.global_accuracy, "class_avg": 100 * m.class_accuracy, "miou": 100 * m.miou,
@@ -116,9 +119,10 @@ def run_train(name: str, *, epochs: int, threads: int, limit: int | None = None,
     return doc
 
 
-def run_evaluate(name: str, *, threads: int, tag: str = "") -> dict:
-    """The latest checkpoint of the stopped run ``RUNS/NAME`` on CamVid test; writes results/segment-train-NAME.json
-    with ``epochs`` = the epochs it completed and ``planned_epochs`` = those its config asked for."""
+def run_evaluate(name: str, *, threads: int, tag: str = "", hflip: bool = False) -> dict:
+    """The latest checkpoint of the run ``RUNS/NAME`` on CamVid test at the size it trained at; writes
+    results/segment-train-NAME.json (NAME-hflip.json with flip test-time augmentation) with ``epochs`` = the epochs
+    it completed and ``planned_epochs`` = those its config asked for."""
     torch.set_num_threads(threads)
     rec = segment.recipe(name)
     run_dir = RUNS / (name + tag)
@@ -126,19 +130,21 @@ def run_evaluate(name: str, *, threads: int, tag: str = "") -> dict:
     latest = state / (state / "LATEST").read_text().strip()
     meta = json.loads((latest / "train_state.json").read_text())["meta"]
     net = segment.load(latest)
-    r = segment.evaluate(net, data.camvid(CAMVID, "test", size=HALF))
+    size = tuple(json.loads((run_dir / "segmenter.json").read_text())["size"])  # what the run trained at
+    r = segment.evaluate(net, data.camvid(CAMVID, "test", size=size), hflip=hflip)
     m = r.metrics
     hist = meta["history"]
-    doc = {"recipe": name, "arch": rec.arch, "note": rec.note, "resolution": list(HALF), "epochs": meta["epoch"],
+    doc = {"recipe": name, "arch": rec.arch, "note": rec.note, "resolution": list(size), "epochs": meta["epoch"],
            "planned_epochs": meta["config"]["epochs"], "stopped": meta["epoch"] < meta["config"]["epochs"],
            "params": sum(p.numel() for p in net.parameters()),
            "train_seconds": sum(h["seconds"] for h in hist), "threads": meta["config"]["num_threads"],
            "test": r.summary(), "global": 100 * m.global_accuracy, "class_avg": 100 * m.class_accuracy,
            "miou": 100 * m.miou, "iou": {c: None if v != v else 100 * v for c, v in zip(m.classes, m.iou.tolist())},
-           "history": hist, "checkpoint": str(latest), "machine": _hardware()}
-    atomic_write_json(RESULTS / f"segment-train-{name}{tag}.json", doc)
-    print(f"{name} after {doc['epochs']} of {doc['planned_epochs']} epochs: global {doc['global']:.1f} / class avg "
-          f"{doc['class_avg']:.1f} / mIoU {doc['miou']:.1f}")
+           "history": hist, "checkpoint": str(latest), "hflip": hflip,
+           "crop": list(rec.segment["crop"]) if rec.segment.get("crop") else None, "machine": _hardware()}
+    atomic_write_json(RESULTS / f"segment-train-{name}{tag}{'-hflip' if hflip else ''}.json", doc)
+    print(f"{name}{' (flip TTA)' if hflip else ''} after {doc['epochs']} of {doc['planned_epochs']} epochs: "
+          f"global {doc['global']:.1f} / class avg {doc['class_avg']:.1f} / mIoU {doc['miou']:.1f}")
     return doc
 
 
@@ -331,18 +337,28 @@ def report() -> str:
     if trained:
         docs = [json.loads(p.read_text()) for p in trained]
         classes = data.CAMVID_CLASSES
-        head = ["model", "params", "epochs", "global", "class avg", "mIoU", "train h (wall, shared)"]
-        rows = [[d["recipe"] + (" (limit)" if d.get("limit") else ""), f"{d['params'] / 1e6:.2f}M",
+        head = ["model", "params", "trained on", "tested at", "epochs", "global", "class avg", "mIoU",
+                "train h (wall, shared)"]
+
+        def label(d: dict) -> str:
+            return d["recipe"] + (" (limit)" if d.get("limit") else "") + (" + flip TTA" if d.get("hflip") else "")
+
+        def trained_on(d: dict) -> str:
+            hw = "x".join(map(str, d["resolution"]))
+            return f"{'x'.join(map(str, d['crop']))} crops of {hw}" if d.get("crop") else hw
+
+        rows = [[label(d), f"{d['params'] / 1e6:.2f}M", trained_on(d), "x".join(map(str, d["resolution"])),
                  f"{d['epochs']} of {d['planned_epochs']} (stopped)" if d.get("stopped") else d["epochs"],
                  _fmt(d["global"]), _fmt(d["class_avg"]), _fmt(d["miou"]), f"{d['train_seconds'] / 3600:.2f}"]
                 for d in docs]
         for name, (g, c, mi) in TUTORIAL.items():
-            rows.append([f"{name} (SegNet tutorial, 360x480)", "", "", g, c, mi, ""])
-        lines.append("CamVid test (233 images), trained and evaluated at 180x240 (half resolution), void ignored")
+            rows.append([f"{name} (SegNet tutorial)", "", "360x480", "360x480", "", g, c, mi, ""])
+        lines.append("CamVid test (233 images), void ignored; 180x240 is half resolution, 360x480 the SegNet protocol")
         lines.append(table(head, rows))
-        rows = [[d["recipe"]] + [_fmt(d["iou"].get(c)) for c in classes] for d in docs]
-        lines.append("per-class IoU (%), CamVid test at 180x240")
-        lines.append(table(["model", *classes], rows))
+        rows = [[label(d), "x".join(map(str, d["resolution"]))] + [_fmt(d["iou"].get(c)) for c in classes]
+                for d in docs]
+        lines.append("per-class IoU (%), CamVid test")
+        lines.append(table(["model", "tested at", *classes], rows))
     for size in (FULL, HALF):
         p = RESULTS / f"segment-speed-{size[0]}x{size[1]}.json"
         if p.is_file():
@@ -397,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resume", action="store_true", help="train: continue the run in runs/bench-segment/NAME")
     p.add_argument("--no-val", action="store_true", help="train: no per-epoch validation pass")
     p.add_argument("--channels-last", action="store_true", help="train: channels-last memory format")
+    p.add_argument("--hflip", action="store_true", help="evaluate: flip test-time augmentation (NAME-hflip.json)")
+    p.add_argument("--full", action="store_true", help="train: load (and test) CamVid at 360x480, not 180x240")
     p.add_argument("--runs", default=None, help="train, evaluate: the folder of run directories "
                    "(default runs/bench-segment next to benchmarks/)")
     p.add_argument("--steps", type=int, default=3, help="speed: timed repeats per measurement")
@@ -411,10 +429,10 @@ def main(argv: list[str] | None = None) -> int:
     elif args.stage == "train":
         for name in args.recipes:
             run_train(name, epochs=args.epochs, threads=args.threads, limit=args.limit, resume=args.resume,
-                      validate=not args.no_val, channels_last=args.channels_last)
+                      validate=not args.no_val, channels_last=args.channels_last, size=FULL if args.full else HALF)
     elif args.stage == "evaluate":
         for name in args.recipes:
-            run_evaluate(name, threads=args.threads)
+            run_evaluate(name, threads=args.threads, hflip=args.hflip)
     elif args.stage == "tune":
         run_tune(args.recipe, args.lr, epochs=args.epochs, threads=args.threads, limit=args.limit)
     elif args.stage == "speed":

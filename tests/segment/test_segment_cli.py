@@ -31,6 +31,11 @@ def test_train_then_eval_segment_and_read_the_outputs(run_dir, capsys, tmp_path)
     assert set(doc["iou"]) == {"background", "0", "1", "7"}
     for key in ("iou_png", "examples_png"):
         assert open(doc[key], "rb").read(4) == b"\x89PNG"
+    assert main(["eval-segmenter", str(run_dir), "--limit", "8", "--hflip", "--json"]) == 0
+    flipped = json.loads(capsys.readouterr().out)
+    ref = segment.evaluate(segment.load(run_dir), data.load_segmentation("scenes", "test", size=32).subset(slice(0, 8)),
+                           hflip=True)
+    assert flipped["hflip"] is True and flipped["miou"] == pytest.approx(ref.metrics.miou)
 
     photo = tmp_path / "street.jpg"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (50, 70, 3), dtype=np.uint8)).save(photo)

@@ -96,3 +96,26 @@ def test_segment_images_of_any_size_give_overlays_legends_and_leave_the_model_as
     assert torch.equal(data.read_label_png(path), out[0].labels)
     with pytest.raises(ValueError, match="--size 3x30000x30000 is too large for model 'fcn8s'"):
         segment.segment_images(tiny("fcn8s"), imgs, size=(30000, 30000))  # probed on the meta device: no memory
+
+
+def test_flip_test_time_augmentation_averages_the_mirror_images_probabilities():
+    torch.manual_seed(0)
+    net = tiny("unet", num_classes=4, classes=["background", "a", "b", "c"], input_size=(32, 48)).eval()
+    with torch.no_grad():
+        net.head.weight.mul_(40)  # an untrained net says one class everywhere; a sharper head varies per pixel
+    ds = data.load_segmentation("scenes", "test", size=32).subset(slice(0, 6))
+    x = ds.images.float() / 255 if ds.images.dtype == torch.uint8 else ds.images.float()
+    with torch.no_grad():  # the reference, written out: mean of softmax(model(x)) and softmax(model(mirror)) mirrored
+        p = (F.softmax(net(x), 1) + F.softmax(net(x.flip(-1)), 1).flip(-1)) / 2
+    ref = p.argmax(1)
+    with torch.no_grad():  # a random net is not mirror-symmetric, so the averaging changes answers: the test can fail
+        assert ref.unique().numel() > 1 and not torch.equal(ref, net(x).argmax(1))
+    torch.testing.assert_close(segment.class_scores(net, x, hflip=True).exp(), p)
+    assert torch.equal(segment.predict_labels(net, ds.images, hflip=True), ref)
+    r = segment.evaluate(net, ds, hflip=True, keep=6)
+    assert torch.equal(r.predictions, ref) and r.summary()["hflip"] is True
+    cm = segment.metrics(ref, ds.labels, num_classes=ds.num_classes, ignore_index=ds.ignore_index)
+    assert r.metrics.miou == pytest.approx(cm.miou, nan_ok=True)
+    out = segment.segment_images(net, list(x), size=(32, 32), hflip=True)  # no resize at the images' own size
+    assert torch.equal(torch.stack([o.labels for o in out]), ref)
+    torch.testing.assert_close(torch.stack([o.confidence for o in out]), p.max(1).values, atol=1e-5, rtol=1e-5)

@@ -20,6 +20,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=positive_int, default=None, help="the first N images only")
     p.add_argument("--out", default=None, help="where the PNGs go (default RUN)")
     p.add_argument("--batch-size", type=positive_int, default=8)
+    p.add_argument("--hflip", action="store_true", help="flip test-time augmentation: average each image's class "
+                   "probabilities with its mirror image's (twice the inference)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     ds = data.load_segmentation(spec, args.split, size=size)
     if args.limit is not None:
         ds = ds.subset(slice(0, check_int("--limit", args.limit)))
-    r = segment.evaluate(model, ds, batch_size=args.batch_size, device=args.device, keep=4)
+    r = segment.evaluate(model, ds, batch_size=args.batch_size, device=args.device, keep=4, hflip=args.hflip)
     m = r.metrics
     out = Path(args.out or (args.run if os.path.isdir(args.run) else "."))
     iou_png = save_figure(segment.iou_figure({model.cnnlab.name: m}, title=f"{spec} {args.split}"),

@@ -17,6 +17,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--size", default=None, help="the network sees HxW (default: the size it was trained at)")
     p.add_argument("--alpha", type=unit, default=0.5, help="opacity of the class colours in the overlay")
+    p.add_argument("--hflip", action="store_true", help="flip test-time augmentation: average each image's class "
+                   "probabilities with its mirror image's")
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
@@ -50,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"no such segmenter run: {args.model!r}")
     images = [data.image_from_spec(s) for s in args.images]
     model = segment.load(args.model, map_location=args.device)
-    results = segment.segment_images(model, images, size=parse_hw(args.size, "--size"), alpha=args.alpha)
+    results = segment.segment_images(model, images, size=parse_hw(args.size, "--size"), alpha=args.alpha,
+                                     hflip=args.hflip)
     out = Path(args.out)
     docs, rows = [], []
     for spec, stem, r in zip(args.images, output_stems(args.images), results):

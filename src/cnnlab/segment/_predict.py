@@ -49,7 +49,7 @@ class SegmentedImage:
 
 
 def segment_images(model: nn.Module, images: Sequence[Tensor] | Tensor, *, size: tuple[int, int] | None = None,
-                   alpha: float = 0.5, batch_size: int = 4) -> list[SegmentedImage]:
+                   alpha: float = 0.5, batch_size: int = 4, hflip: bool = False) -> list[SegmentedImage]:
     """Segment images of any size with a segmenter.
 
     Each image is resized to ``size`` (default: the size its card says it was trained at), the logits are
@@ -62,6 +62,8 @@ def segment_images(model: nn.Module, images: Sequence[Tensor] | Tensor, *, size:
         size: ``(h, w)`` the network sees; checked with :func:`cnnlab.segment.check_size` (the shared boundary
             check, on a meta-device copy).
         alpha: opacity of the colours in ``overlay``.
+        hflip: average each image's class probabilities with its mirror image's (test-time augmentation,
+            :func:`cnnlab.segment.class_scores`).
 
     Example:
         >>> out = segment_images(net, [data.load_image("street.jpg")])[0]    # doctest: +SKIP
@@ -71,6 +73,7 @@ def segment_images(model: nn.Module, images: Sequence[Tensor] | Tensor, *, size:
     from cnnlab.data import segmentation_palette, to_channels
     from cnnlab.models import card_of, frozen
     from cnnlab.segment._models import check_size
+    from cnnlab.segment._train import class_scores
 
     card = card_of(model)
     c = card.input_size[0]
@@ -95,7 +98,7 @@ def segment_images(model: nn.Module, images: Sequence[Tensor] | Tensor, *, size:
             chunk = prepared[start:start + batch_size]
             x = torch.stack([F.interpolate(im[None], size=hw, mode="bilinear", align_corners=False,
                                            antialias=True)[0] for im in chunk]).to(dev)
-            logits = model(x).float()
+            logits = class_scores(model, x, hflip=hflip).float()
             if not classes:
                 classes = [str(i) for i in range(logits.shape[1])]
                 palette = segmentation_palette(classes)

@@ -185,11 +185,22 @@ def fit_segmenter(model: nn.Module, train_data: SegmentationSet, val_data: Segme
 # ------------------------------------------------------------------------------------------- evaluation
 
 
+def class_scores(model: nn.Module, x: Tensor, *, hflip: bool = False) -> Tensor:
+    """``model(x)`` (``Tensor[N, K, H, W]`` logits); with ``hflip`` (test-time augmentation) the log of the mean of
+    the class probabilities (softmax) of ``x`` and of its mirror image, mirrored back. Either way ``argmax(1)`` is
+    the predicted class map and ``softmax(1)`` the class probabilities."""
+    logits = model(x)
+    if not hflip:
+        return logits
+    return ((logits.float().softmax(1) + model(x.flip(-1)).float().flip(-1).softmax(1)) / 2).log()
+
+
 @torch.no_grad()
 def predict_labels(model: nn.Module, images: Tensor, *, batch_size: int = 8,
-                   device: str | torch.device | None = None) -> Tensor:
+                   device: str | torch.device | None = None, hflip: bool = False) -> Tensor:
     """Class maps ``Tensor[N, H, W]`` (int64, CPU) of prepared images ``Tensor[N, C, H, W]`` (uint8 or [0, 1]),
-    in eval mode with frozen parameters (the model's state is restored)."""
+    in eval mode with frozen parameters (the model's state is restored); ``hflip``: average each image's class
+    probabilities with its mirror image's (:func:`class_scores`)."""
     from cnnlab.models import frozen
 
     dev = resolve_device(device) if device is not None else model_device(model)
@@ -198,7 +209,7 @@ def predict_labels(model: nn.Module, images: Tensor, *, batch_size: int = 8,
         for i in range(0, images.shape[0], batch_size):
             x = images[i:i + batch_size].to(dev)
             x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
-            out.append(model(x).argmax(1).cpu())
+            out.append(class_scores(model, x, hflip=hflip).argmax(1).cpu())
     if not out:
         raise ValueError("no images to segment")
     return torch.cat(out)
@@ -214,13 +225,15 @@ class SegmentationEval:
     seconds: float
     examples: list[int] = field(default_factory=list)
     predictions: Tensor | None = None
+    hflip: bool = False
 
     def summary(self) -> dict:
-        return {**self.metrics.summary(), "n": self.n, "size": list(self.size), "seconds": self.seconds}
+        return {**self.metrics.summary(), "n": self.n, "size": list(self.size), "seconds": self.seconds,
+                "hflip": self.hflip}
 
 
 def evaluate(model: nn.Module, data: SegmentationSet, *, batch_size: int = 8, device: str | torch.device | None = None,
-             keep: int = 0) -> SegmentationEval:
+             keep: int = 0, hflip: bool = False) -> SegmentationEval:
     """Global accuracy, class-average accuracy, per-class IoU and mIoU of ``model`` on ``data``, from one
     confusion matrix accumulated over the whole split (void pixels left out).
 
@@ -228,6 +241,8 @@ def evaluate(model: nn.Module, data: SegmentationSet, *, batch_size: int = 8, de
         model: a segmenter (``model(x) -> Tensor[N, K, H, W]``); run in eval mode, its state restored.
         data: the labelled split (evaluated at its own resolution).
         keep: also keep the predicted maps of the first ``keep`` images (for pictures).
+        hflip: flip test-time augmentation: each image's class probabilities averaged with its mirror image's
+            (twice the inference cost; :func:`class_scores`).
 
     Example:
         >>> r = evaluate(net, data.load_segmentation("scenes", "test"))        # doctest: +SKIP
@@ -253,7 +268,7 @@ def evaluate(model: nn.Module, data: SegmentationSet, *, batch_size: int = 8, de
         for i in range(0, len(data), batch_size):
             x = data.images[i:i + batch_size].to(dev)
             x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
-            logits = model(x)
+            logits = class_scores(model, x, hflip=hflip)
             if logits.shape[1] != k or logits.shape[-2:] != x.shape[-2:]:
                 raise ValueError(f"the model returned {tuple(logits.shape)} for images {tuple(x.shape)}; a segmenter "
                                  f"returns Tensor[N, {k}, H, W] at the input size")
@@ -263,7 +278,7 @@ def evaluate(model: nn.Module, data: SegmentationSet, *, batch_size: int = 8, de
                 kept.append(pred)
     preds = torch.cat(kept)[:keep] if kept else None
     return SegmentationEval(from_confusion(cm, data.classes), len(data), tuple(data.images.shape[-2:]),
-                            time.perf_counter() - t0, list(range(min(keep, len(data)))), preds)
+                            time.perf_counter() - t0, list(range(min(keep, len(data)))), preds, hflip)
 
 
 # ---------------------------------------------------------------------------------------------- checkpoints
