@@ -119,3 +119,20 @@ def test_flip_test_time_augmentation_averages_the_mirror_images_probabilities():
     out = segment.segment_images(net, list(x), size=(32, 32), hflip=True)  # no resize at the images' own size
     assert torch.equal(torch.stack([o.labels for o in out]), ref)
     torch.testing.assert_close(torch.stack([o.confidence for o in out]), p.max(1).values, atol=1e-5, rtol=1e-5)
+
+
+def test_a_resumed_segmenter_run_ends_where_an_unbroken_one_does_and_may_change_its_threads(tmp_path):
+    kw = dict(model_kwargs={"base": 4, "depth": 1}, size=32, limit=16, test=False, validate=False,
+              options=segment.SegmentConfig(scale=(0.9, 1.1)))
+    whole = segment.train_segmenter("unet", "scenes", _cfg(tmp_path / "whole", epochs=2, num_threads=1), **kw)
+    broken = tmp_path / "broken"
+    segment.train_segmenter("unet", "scenes", _cfg(broken, epochs=2, num_threads=1), **kw)
+    state = broken / "state"
+    steps = sorted(p.name for p in state.iterdir() if p.name.startswith("step-"))
+    assert len(steps) == 2
+    (state / "LATEST").write_text(steps[0])  # as if killed after the first epoch
+    again = segment.train_segmenter("unet", "scenes", _cfg(broken, epochs=2, num_threads=2, lr=1.0), resume=True,
+                                    **kw)  # threads are the caller's; the learning rate stays the run's
+    for a, b in zip(whole.model.state_dict().values(), again.model.state_dict().values()):
+        torch.testing.assert_close(a.float(), b.float(), atol=1e-4, rtol=1e-3)  # 2 threads sum in another order
+    assert [r["epoch"] for r in again.history.to_json()["rows"]] == [1, 2]

@@ -395,7 +395,8 @@ def train_segmenter(arch: str, data_spec: str, config: Any, *, options: SegmentC
         data_spec, size, limit, kwargs = doc["data"], doc["size"], doc["limit"], doc["model_kwargs"]
         options = SegmentConfig.from_json(doc["options"])
         saved = train.TrainConfig.from_json(json.loads((state / "train_state.json").read_text())["meta"]["config"])
-        config = saved.replace(device=config.device, progress=config.progress, out_dir=config.out_dir)
+        # what the run computes comes from the run; how it is carried out (device, threads, ...) from the caller
+        config = saved.replace(**{f: getattr(config, f) for f in train.OPERATIONAL_FIELDS})
     train_data, val_data, test_data = _load_splits(data_spec, size, limit, test, validate)
     torch.manual_seed(config.seed)
     model = create(arch, num_classes=train_data.num_classes, in_channels=train_data.images.shape[1],
