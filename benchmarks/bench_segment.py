@@ -80,6 +80,11 @@ def _config(recipe: segment.Recipe, *, epochs: int, threads: int, out: Path | No
     return train.TrainConfig(**kw)
 
 
+def _crop(recipe: segment.Recipe) -> list[int] | None:
+    """The ``(h, w)`` crops the recipe trains on (``None``: whole images)."""
+    return list(recipe.segment["crop"]) if recipe.segment.get("crop") else None
+
+
 def _hardware() -> dict:
     """The machine, as benchmarks/make_results.py reads it (``machine``); ``gpu`` None: none was used."""
     return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "torch": torch.__version__,
@@ -105,7 +110,7 @@ def run_train(name: str, *, epochs: int, threads: int, limit: int | None = None,
     rows = run.history.to_json()["rows"]
     seconds = sum(r["seconds"] for r in rows) if rows else run.seconds  # a resumed run: every epoch, not this session's
     doc = {"recipe": name, "arch": rec.arch, "note": rec.note, "resolution": list(size), "epochs": epochs,
-           "crop": list(rec.segment["crop"]) if rec.segment.get("crop") else None, "params": run.params,
+           "crop": _crop(rec), "params": run.params,
            "train_seconds": seconds, "wall_seconds": time.perf_counter() - t0,
            "threads": threads, "limit": limit, "validated": validate, "channels_last": channels_last,
            "test": run.test.summary(),
@@ -141,7 +146,7 @@ def run_evaluate(name: str, *, threads: int, tag: str = "", hflip: bool = False)
            "test": r.summary(), "global": 100 * m.global_accuracy, "class_avg": 100 * m.class_accuracy,
            "miou": 100 * m.miou, "iou": {c: None if v != v else 100 * v for c, v in zip(m.classes, m.iou.tolist())},
            "history": hist, "checkpoint": str(latest), "hflip": hflip,
-           "crop": list(rec.segment["crop"]) if rec.segment.get("crop") else None, "machine": _hardware()}
+           "crop": _crop(rec), "machine": _hardware()}
     atomic_write_json(RESULTS / f"segment-train-{name}{tag}{'-hflip' if hflip else ''}.json", doc)
     print(f"{name}{' (flip TTA)' if hflip else ''} after {doc['epochs']} of {doc['planned_epochs']} epochs: "
           f"global {doc['global']:.1f} / class avg {doc['class_avg']:.1f} / mIoU {doc['miou']:.1f}")
