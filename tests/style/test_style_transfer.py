@@ -249,3 +249,26 @@ def test_cue_conflict_makes_a_square_stimulus():
     out = style.cue_conflict(torch.rand(3, 30, 50), torch.rand(3, 20, 20), size=24, model=net, steps=(2, 2),
                              content_layers=["layer1"], style_layers=["conv1", "layer1"])
     assert out.shape == (3, 24, 24) and 0 <= out.min() and out.max() <= 1
+
+
+def test_match_colors_gives_the_references_colour_mean_and_covariance_and_starts_recolored_transfers():
+    import numpy as np
+
+    from cnnlab.style._transfer import _initial
+
+    g = torch.Generator().manual_seed(0)
+    photo = (0.5 + 0.08 * torch.randn(3, 20, 30, generator=g)).clamp(0, 1)  # narrow colours: nothing is clamped
+    mix = torch.tensor([[1.0, 0.3, 0.0], [0.2, 0.8, 0.1], [0.0, 0.4, 0.6]])
+    paint = (0.45 + 0.1 * torch.einsum("ij,jhw->ihw", mix, torch.randn(3, 16, 16, generator=g))).clamp(0, 1)
+    out = style.match_colors(photo, paint)
+    o, r = out.reshape(3, -1).double().numpy(), paint.reshape(3, -1).double().numpy()  # numpy's own statistics
+    np.testing.assert_allclose(o.mean(1), r.mean(1), atol=1e-5)
+    np.testing.assert_allclose(np.cov(o), np.cov(r), atol=2e-5)
+    assert not np.allclose(np.cov(photo.reshape(3, -1).double().numpy()), np.cov(r), atol=1e-3)  # it did move
+    torch.testing.assert_close(style.match_colors(photo, photo), photo, atol=1e-4, rtol=0)
+    x = _initial(None, TransferConfig(init="recolored"), photo, paint, (20, 30), g, torch.device("cpu"))
+    torch.testing.assert_close(x[0], out)
+    with pytest.raises(ValueError, match="reference must be RGB"):
+        style.match_colors(photo, torch.rand(1, 8, 8))
+    with pytest.raises(ValueError, match="init must be one of"):
+        TransferConfig(init="photo")

@@ -78,7 +78,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--alpha", type=float, default=None, help="content weight (default: the preset's)")
     p.add_argument("--style-weights", default=None, help="comma-separated blend weights, one per STYLE")
     p.add_argument("--content-layers", default=None, help="comma-separated module names (default: the model's)")
-    p.add_argument("--init", choices=("content", "noise", "style"), default="content")
+    p.add_argument("--init", choices=("content", "noise", "style", "recolored"), default="content",
+                   help="starting image; recolored: the photo with the style's colour mean and covariance")
     p.add_argument("--preserve-color", action="store_true",
                    help="luminance-only transfer: keep the photo's colours (neural-style's -original_colors)")
     p.set_defaults(func=run)

@@ -8,7 +8,7 @@ Example:
     torch.Size([3, 43, 64])
 """
 
-from cnnlab.style._color import combine_luminance, luminance, match_luminance, rgb_to_yiq, yiq_to_rgb
+from cnnlab.style._color import combine_luminance, luminance, match_colors, match_luminance, rgb_to_yiq, yiq_to_rgb
 from cnnlab.style._losses import content_loss, gram_matrix, smooth, style_loss, tv_loss
 from cnnlab.style._metrics import content_ssim, style_distance
 from cnnlab.style._shape_bias import (
@@ -66,6 +66,7 @@ __all__ = [
     "default_layers",
     "gram_matrix",
     "luminance",
+    "match_colors",
     "match_luminance",
     "rgb_to_yiq",
     "smooth",

@@ -51,3 +51,24 @@ def combine_luminance(luma: Tensor, chroma_from: Tensor) -> Tensor:
     ``chroma_from``, clamped to [0, 1]: neural-style's ``-original_colors``."""
     yiq = rgb_to_yiq(chroma_from)
     return yiq_to_rgb(torch.cat([luma, yiq[..., 1:, :, :]], dim=-3)).clamp(0, 1)
+
+
+def _sym_power(c: Tensor, power: float) -> Tensor:
+    """``c ** power`` of a symmetric positive-definite matrix, by its eigen-decomposition."""
+    e, v = torch.linalg.eigh(c)
+    return (v * e.clamp_min(1e-10).pow(power)) @ v.T
+
+
+def match_colors(source: Tensor, reference: Tensor, *, eps: float = 1e-5) -> Tensor:
+    """``source`` (RGB ``Tensor[3, H, W]``) with its pixels' mean and covariance moved to ``reference``'s by the
+    affine map ``x -> C_r^(1/2) C_s^(-1/2) (x - mu_s) + mu_r`` (linear colour transfer; Gatys et al. 2017 use it to
+    bring a style to a photo's colours, ``init="recolored"`` the other way round), clamped to [0, 1]. ``eps`` is
+    added to both covariances' diagonals (a flat image has none to match)."""
+    _check_rgb("source", source)
+    _check_rgb("reference", reference)
+    x = source.reshape(3, -1).double()
+    r = reference.reshape(3, -1).double()
+    eye = eps * torch.eye(3, dtype=torch.float64, device=x.device)
+    mu_s, mu_r = x.mean(1, keepdim=True), r.mean(1, keepdim=True)
+    a = _sym_power(torch.cov(r) + eye, 0.5) @ _sym_power(torch.cov(x) + eye, -0.5)
+    return (a @ (x - mu_s) + mu_r).reshape(source.shape).to(source.dtype).clamp(0, 1)

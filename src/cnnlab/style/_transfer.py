@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from cnnlab import models
 from cnnlab._checks import check_choice, check_int, check_number
 from cnnlab._device import model_device
-from cnnlab.style._color import combine_luminance, luminance, match_luminance
+from cnnlab.style._color import combine_luminance, luminance, match_colors, match_luminance
 from cnnlab.style._features import check_layers, feature_taps
 from cnnlab.style._fuse import fast_copy
 from cnnlab.style._losses import content_loss, gram_matrix, smooth, style_loss, tv_loss
@@ -36,6 +36,9 @@ STEM_LAYERS = {"efficientnet": ("_bn0",)}
 # an L-BFGS step whose loss is more than this many times the best so far has diverged: the optimisation restarts
 # from the best image with a fresh optimiser (StyleResult.restarts counts it; Adam's steps are bounded by its lr)
 DIVERGED = 2.0
+
+
+INITS = ("content", "noise", "style", "recolored")  # the starting images of TransferConfig.init
 
 
 @dataclass
@@ -55,7 +58,9 @@ class TransferConfig:
             size starting from the previous result upsampled. For :func:`texture` also ``(h, w)`` via
             ``texture(size=...)``.
         style_scale: the style image is resized to ``style_scale * size`` (its longer side), as neural-style.
-        init: ``"content"``, ``"noise"`` (mid-grey plus Gaussian noise) or ``"style"``.
+        init: ``"content"``, ``"noise"`` (mid-grey plus Gaussian noise), ``"style"`` or ``"recolored"`` (the
+            content photo with its colours' mean and covariance moved to the (first) style's,
+            :func:`match_colors`; as ``"content"`` under ``preserve_color``).
         preserve_color: luminance-only transfer: content and style are turned into luminance (the style's matched
             to the content's mean and spread), the luminance is optimised, and the photo's chroma (YIQ's I, Q) is
             put back.
@@ -103,7 +108,7 @@ class TransferConfig:
         check_number("beta", self.beta, minimum=0)
         check_number("tv_weight", self.tv_weight, minimum=0)
         check_choice("optimizer", self.optimizer, ("lbfgs", "adam"))
-        check_choice("init", self.init, ("content", "noise", "style"))
+        check_choice("init", self.init, INITS)
         check_choice("smoothing", self.smoothing, (None, "softmax"))
         check_number("temperature", self.temperature, minimum=0, open_min=True)
         check_choice("layer_norm", self.layer_norm, ("gatys", "relative"))
@@ -346,7 +351,7 @@ def stylize(content: Tensor | None, style: Tensor | Sequence[Tensor], *, model: 
     photo = as_rgb(content, "content") if content is not None else None
     if photo is None and texture_size is None:
         raise ValueError("content must be an image (or use texture() to synthesise from the style alone)")
-    if photo is None and cfg.init == "content":
+    if photo is None and cfg.init in ("content", "recolored"):
         cfg = dataclasses.replace(cfg, init="noise")
     net = resolve_model(model)
     c_default, s_default = default_layers(net) if cfg.content_layers is None or cfg.style_layers is None else ([], [])
@@ -438,7 +443,9 @@ def _initial(prev: Tensor | None, cfg: TransferConfig, target: Tensor | None, st
     c = 1 if cfg.preserve_color else 3
     if prev is not None:
         return _resize(prev, hw).detach()
-    if cfg.init == "content" and target is not None:
+    if cfg.init == "recolored" and target is not None and c == 3:
+        x = match_colors(target, style[:3])
+    elif cfg.init in ("content", "recolored") and target is not None:
         x = target[:c]
     elif cfg.init == "style":
         x = _resize(style, hw)[:c]
