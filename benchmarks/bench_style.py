@@ -395,7 +395,7 @@ def main() -> None:
                     help="quality: the starting image of every variant (default: the tune part's choice when it "
                     "ran, else style.transfer's default)")
     ap.add_argument("--betas", default="1,10,100,1e3,1e4,1e5", help="tune: the style weights tried")
-    ap.add_argument("--inits", default="content,noise,style", help="tune: the starting images tried")
+    ap.add_argument("--inits", default="content,noise,style,recolored", help="tune: the starting images tried")
     ap.add_argument("--tune-variants", default="cnnlab plain,cnnlab ReLU6,cnnlab both",
                     help="tune: comma-separated variant names tried")
     ap.add_argument("--min-ssim", type=float, default=0.26,
