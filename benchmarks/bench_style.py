@@ -391,7 +391,7 @@ def main() -> None:
                     help="quality: the style weight of every variant (default: the tune part's choice when it ran, "
                     "else style.transfer's default)")
     ap.add_argument("--variants", default=None, help="quality: comma-separated variant names to run (default all)")
-    ap.add_argument("--init", default=None, choices=("content", "noise", "style", "recolored"),
+    ap.add_argument("--init", default=None, choices=style.INITS,
                     help="quality: the starting image of every variant (default: the tune part's choice when it "
                     "ran, else style.transfer's default)")
     ap.add_argument("--betas", default="1,10,100,1e3,1e4,1e5", help="tune: the style weights tried")

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from cnnlab import data
+from cnnlab import data, style
 from cnnlab.cli import main
 from cnnlab.report import DemoContext
 
@@ -101,3 +101,9 @@ def test_demo_section_shows_transfer_texture_and_dream(lite0, tmp_path, monkeypa
 
     small = DemoContext(model=models.create("lenet5"), model_name="lenet5", images={}, out_dir=tmp_path)
     assert "Skipped" in sec.style_section(small).body
+
+
+def test_the_cli_offers_every_starting_image_of_the_library(capsys):
+    with pytest.raises(SystemExit):
+        main(["style", "--help"])
+    assert "{" + ",".join(style.INITS) + "}" in capsys.readouterr().out  # the CLI's literal list kept in step

@@ -28,6 +28,7 @@ from cnnlab.style._shape_bias import (
 )
 from cnnlab.style._transfer import (
     DIVERGED,
+    INITS,
     StyleProgress,
     StyleResult,
     TransferConfig,
@@ -42,6 +43,7 @@ from cnnlab.style._transfer import (
 __all__ = [
     "CATEGORIES",
     "DIVERGED",
+    "INITS",
     "Decision",
     "IMAGENET_INDICES",
     "ShapeBiasResult",
