@@ -23,6 +23,8 @@ times are only indicative; ratios measured in the same run are the comparable fi
 
 Usage:
     nice -n 10 python benchmarks/bench_segment.py train segnet_basic-camvid --epochs 30 --threads 1
+    python benchmarks/bench_segment.py train segnet_basic-camvid-crops --epochs 60 --threads 2 --no-val --full \
+        --channels-last
     python benchmarks/bench_segment.py evaluate unet_lite0-camvid --runs /tmp/runs/bench-segment
     python benchmarks/bench_segment.py tune --recipe unet_lite0-camvid --lr 1e-3 3e-3 --epochs 3
     python benchmarks/bench_segment.py speed
