@@ -131,6 +131,26 @@ def test_fit_equals_a_plain_torch_loop(name, opt_cls, opt_kw):
     assert not torch.equal(net.features[0].weight, models.create("lenet5").features[0].weight)
 
 
+def test_cpu_amp_autocasts_to_bfloat16_and_tracks_the_float32_run():
+    d = tiny_data(96)
+    net, ref = models.create("lenet5"), models.create("lenet5")
+    ref.load_state_dict(net.state_dict())
+    dtypes = []
+    hook = net.features[0].register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+    try:
+        train.fit(net, d, None, cfg(amp=True))
+    finally:
+        hook.remove()
+    train.fit(ref, d, None, cfg())
+    assert dtypes == [torch.bfloat16] * 3  # the convolutions ran in bfloat16 ...
+    assert net.features[0].weight.dtype == torch.float32  # ... the weights stayed float32
+    w, r = net.features[0].weight, ref.features[0].weight
+    assert not torch.equal(w, r)  # autocast changed the arithmetic
+    assert (w - r).abs().max() < 0.02 * r.abs().max()  # but not the run: bfloat16 rounding only
+    with pytest.raises(ValueError, match="amp_dtype='float16' needs CUDA"):
+        train.fit(models.create("lenet5"), d, None, cfg(amp=True, amp_dtype="float16"))
+
+
 def test_perturb_hook_sees_every_batch_and_model_returns_to_train_mode():
     d = tiny_data(64)
     net = models.create("lenet5")

@@ -356,8 +356,11 @@ class _Run:
         pca = rgb_pca(self.train_data.images) if c.pca_noise > 0 else None
         self.optimizer = build_optimizer(model, c)  # the trainable parameters, grouped by c.lr_multipliers
         self.scheduler = build_scheduler(self.optimizer, c, self.total_steps, self.steps_per_epoch)
-        amp = c.amp and self.device.type == "cuda"
+        amp = c.amp
         amp_dtype = torch.bfloat16 if c.amp_dtype == "bfloat16" else torch.float16
+        if amp and self.device.type != "cuda" and amp_dtype != torch.bfloat16:
+            raise ValueError(f"amp_dtype={c.amp_dtype!r} needs CUDA; on {self.device.type!r} autocast takes "
+                             "'bfloat16'")
         self.scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
 
         hist = History(config=c.to_json())
