@@ -199,10 +199,12 @@ def _cpu_seconds(fn, *, repeats: int, warmup: int = 1) -> tuple[float, float]:
     return statistics.median(cpu), statistics.median(wall)
 
 
-def run_speed(names: list[str], *, threads: int, steps: int = 3, size: tuple[int, int] = FULL) -> list[dict]:
-    """CPU seconds per training step (batch 4) and per image of inference (batch 1) at ``size``, one thread."""
+def run_speed(names: list[str], *, threads: int, steps: int = 3, size: tuple[int, int] = FULL,
+              amp: bool = False) -> list[dict]:
+    """CPU seconds per training step (batch 4) and per image of inference (batch 1) at ``size``, one thread;
+    ``amp``: both under bfloat16 autocast (results/segment-speed-HxW-bf16.json)."""
     torch.set_num_threads(threads)
-    path = RESULTS / f"segment-speed-{size[0]}x{size[1]}.json"
+    path = RESULTS / f"segment-speed-{size[0]}x{size[1]}{'-bf16' if amp else ''}.json"
     rows = json.loads(path.read_text())["rows"] if path.is_file() else []  # a later run replaces its names' rows
     rows = [r for r in rows if r["recipe"] not in names]
     for name in names:
@@ -218,11 +220,13 @@ def run_speed(names: list[str], *, threads: int, steps: int = 3, size: tuple[int
 
         def step(net=net, opt=opt, x=x, y=y, loss_fn=loss_fn) -> None:
             opt.zero_grad(set_to_none=True)
-            loss_fn(net(x), y).backward()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+                loss = loss_fn(net(x).float(), y)
+            loss.backward()
             opt.step()
 
         def infer(net=net, x1=x[:1]) -> None:
-            with torch.no_grad():
+            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
                 net(x1)
 
         net.train()
@@ -233,7 +237,8 @@ def run_speed(names: list[str], *, threads: int, steps: int = 3, size: tuple[int
         row = {"model": rec.arch, "recipe": name, "params": params, "size": list(size),
                "train_step_cpu_s": step_cpu, "train_step_wall_s": step_wall, "epoch_cpu_s": step_cpu * steps_per_epoch,
                "infer_cpu_ms": 1000 * inf_cpu, "infer_wall_ms": 1000 * inf_wall,
-               "forward_share_of_step": inf_cpu * 4 / step_cpu, "threads": threads}
+               "forward_share_of_step": inf_cpu * 4 / step_cpu, "threads": threads,
+               "amp": "bfloat16" if amp else None}
         print(json.dumps(row), flush=True)
         rows.append(row)
         atomic_write_json(path, {"rows": rows, "machine": _hardware()})
@@ -350,7 +355,8 @@ def report() -> str:
                 "train h (wall, shared)"]
 
         def label(d: dict) -> str:
-            return d["recipe"] + (" (limit)" if d.get("limit") else "") + (" + flip TTA" if d.get("hflip") else "")
+            return (d["recipe"] + (" (limit)" if d.get("limit") else "") + (" (bf16)" if d.get("amp") else "")
+                    + (" + flip TTA" if d.get("hflip") else ""))
 
         def trained_on(d: dict) -> str:
             hw = "x".join(map(str, d["resolution"]))
@@ -368,15 +374,16 @@ def report() -> str:
                 for d in docs]
         lines.append("per-class IoU (%), CamVid test")
         lines.append(table(["model", "tested at", *classes], rows))
-    for size in (FULL, HALF):
-        p = RESULTS / f"segment-speed-{size[0]}x{size[1]}.json"
+    for size, amp in ((FULL, ""), (FULL, "-bf16"), (HALF, "")):
+        p = RESULTS / f"segment-speed-{size[0]}x{size[1]}{amp}.json"
         if p.is_file():
             doc = json.loads(p.read_text())
             rows = [[r["recipe"], f"{r['params'] / 1e6:.2f}M", f"{r['train_step_cpu_s']:.1f}",
                      f"{r['epoch_cpu_s'] / 60:.1f}", f"{r['infer_cpu_ms']:.0f}",
                      f"{r['train_step_cpu_s'] / ref:.2f}x"]
                     for r in doc["rows"] for ref in [doc["rows"][0]["train_step_cpu_s"]]]
-            lines.append(f"speed at {size[0]}x{size[1]}: CPU seconds of one thread (wall seconds in the "
+            lines.append(f"speed at {size[0]}x{size[1]}{', bfloat16 autocast' if amp else ''}: CPU seconds of one "
+                         "thread (wall seconds in the "
                          f"JSON); GPU: {NO_GPU}")
             lines.append(table(["model", "params", "train step CPU s (batch 4)", "epoch CPU min (367 images)",
                                 "inference CPU ms/image", f"step vs {doc['rows'][0]['recipe']}"], rows))
@@ -422,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resume", action="store_true", help="train: continue the run in runs/bench-segment/NAME")
     p.add_argument("--no-val", action="store_true", help="train: no per-epoch validation pass")
     p.add_argument("--channels-last", action="store_true", help="train: channels-last memory format")
-    p.add_argument("--amp", action="store_true", help="train: bfloat16 autocast (on a CPU with AMX, ~4x faster)")
+    p.add_argument("--amp", action="store_true", help="train, speed: bfloat16 autocast (on a CPU with AMX, ~4x faster)")
     p.add_argument("--tag", default="", help="train, evaluate: suffix of the run directory and results file")
     p.add_argument("--hflip", action="store_true", help="evaluate: flip test-time augmentation (NAME-hflip.json)")
     p.add_argument("--full", action="store_true", help="train: load (and test) CamVid at 360x480, not 180x240")
@@ -450,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.stage == "speed":
         names = args.recipes or ["segnet_basic-camvid", "unet_lite0-camvid", "fcn8s_lite0-camvid",
                                  "lraspp_lite0-camvid", "fcn32s", "fcn16s", "unet", "segnet", "deeplabv3"]
-        run_speed(names, threads=args.threads, steps=args.steps)
+        run_speed(names, threads=args.threads, steps=args.steps, amp=args.amp)
     elif args.stage == "weak":
         run_weak(threads=args.threads, limit=args.limit)
     else:
