@@ -18,8 +18,16 @@ TRAIN = ["train-segmenter", "--arch", "unet", "--data", "scenes", "--size", "32"
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("seg") / "run"
     # unet's options other than --backbone are not flags: a recipe gives them
-    assert main([*TRAIN, "--recipe", "unet-scenes", "--out", str(out), "--json"]) == 0
+    assert main([*TRAIN, "--recipe", "unet-scenes", "--out", str(out), "--amp", "--channels-last", "--json"]) == 0
     return out
+
+
+def test_train_flags_reach_the_engine(run_dir):
+    state = run_dir / "state"
+    config = json.loads((state / (state / "LATEST").read_text().strip() / "train_state.json").read_text())
+    config = config["meta"]["config"]
+    assert config["amp"] is True and config["amp_dtype"] == "bfloat16" and config["channels_last"] is True
+    assert config["epochs"] == 1 and config["batch_size"] == 8 and config["num_threads"] == 1
 
 
 def test_train_then_eval_segment_and_read_the_outputs(run_dir, capsys, tmp_path):
