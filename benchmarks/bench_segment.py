@@ -429,7 +429,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resume", action="store_true", help="train: continue the run in runs/bench-segment/NAME")
     p.add_argument("--no-val", action="store_true", help="train: no per-epoch validation pass")
     p.add_argument("--channels-last", action="store_true", help="train: channels-last memory format")
-    p.add_argument("--amp", action="store_true", help="train, speed: bfloat16 autocast (on a CPU with AMX, ~4x faster)")
+    p.add_argument("--amp", action="store_true", help="train, speed: bfloat16 autocast (on this AMX CPU "
+                   "SegNet-Basic trains 2-4x faster, the Lite0 models slower: see benchmarks/README.md)")
     p.add_argument("--tag", default="", help="train, evaluate: suffix of the run directory and results file")
     p.add_argument("--hflip", action="store_true", help="evaluate: flip test-time augmentation (NAME-hflip.json)")
     p.add_argument("--full", action="store_true", help="train: load (and test) CamVid at 360x480, not 180x240")

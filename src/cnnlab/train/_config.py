@@ -51,8 +51,8 @@ class TrainConfig:
         patience: stop after this many epochs without a lower validation loss (0 = never stop early).
         seed: seeds weights init, data order, augmentation and the global RNG.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
-        amp: autocast with ``amp_dtype`` (float16 adds a gradient scaler); on the CPU bfloat16 only, which is
-            several times faster where the CPU has AMX or AVX-512 BF16 and slower where it has neither.
+        amp: autocast with ``amp_dtype`` (float16 adds a gradient scaler); on the CPU bfloat16 only: with AMX it
+            speeds up dense convolutions several times and slows depthwise ones; measure before relying on it.
         amp_dtype: ``"bfloat16"`` or ``"float16"`` (CUDA only).
         compile: ``torch.compile`` the training step's model.
         channels_last: channels-last memory format for the model and batches.
