@@ -48,7 +48,7 @@ from pathlib import Path
 
 import torch
 
-from cnnlab import data, models, segment, train
+from cnnlab import _device, data, models, segment, train
 from cnnlab._format import table
 from cnnlab._io import atomic_write_json
 
@@ -91,6 +91,8 @@ def _hardware() -> dict:
     """The machine, as benchmarks/make_results.py reads it (``machine``); ``gpu`` None: none was used."""
     return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "torch": torch.__version__,
             "threads": torch.get_num_threads(), "load_average": [round(v, 2) for v in os.getloadavg()],
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "native_bfloat16": _device.cpu_has_native(torch.bfloat16),
             "shared": "the 2 cores were shared with other jobs", "gpu": None, "gpu_figures": NO_GPU}
 
 
@@ -429,8 +431,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resume", action="store_true", help="train: continue the run in runs/bench-segment/NAME")
     p.add_argument("--no-val", action="store_true", help="train: no per-epoch validation pass")
     p.add_argument("--channels-last", action="store_true", help="train: channels-last memory format")
-    p.add_argument("--amp", action="store_true", help="train, speed: bfloat16 autocast (on this AMX CPU "
-                   "SegNet-Basic trains 2-4x faster, the Lite0 models slower: see benchmarks/README.md)")
+    p.add_argument("--amp", action="store_true", help="train, speed: bfloat16 autocast (on an AMX CPU SegNet-Basic "
+                   "trains 2-4x faster, the Lite0 models slower; refused where bfloat16 is emulated: "
+                   "benchmarks/README.md)")
     p.add_argument("--tag", default="", help="train, evaluate: suffix of the run directory and results file")
     p.add_argument("--hflip", action="store_true", help="evaluate: flip test-time augmentation (NAME-hflip.json)")
     p.add_argument("--full", action="store_true", help="train: load (and test) CamVid at 360x480, not 180x240")
@@ -439,6 +442,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=3, help="speed: timed repeats per measurement")
     p.add_argument("--quick", action="store_true", help="smoke run of every stage")
     args = p.parse_args(argv)
+    if args.amp:
+        try:
+            _device.check_autocast(torch.device("cpu"), torch.bfloat16, "--amp")
+        except ValueError as exc:
+            p.error(str(exc))
     _log_to_stderr()
     if args.runs is not None:
         RUNS = Path(args.runs)

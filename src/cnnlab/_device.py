@@ -48,3 +48,26 @@ def model_device(model: nn.Module) -> torch.device:
     for t in model.buffers():
         return t.device
     return torch.device("cpu")
+
+
+def cpu_has_native(dtype: torch.dtype) -> bool:
+    """Whether oneDNN runs ``dtype`` (``torch.bfloat16`` / ``torch.float16``) convolutions on this CPU with its own
+    instructions (AVX-512 / AMX on x86, the BF16 extension on Arm) rather than emulating them; ``True`` for float32
+    and where torch cannot tell."""
+    probe = {torch.bfloat16: "_is_mkldnn_bf16_supported", torch.float16: "_is_mkldnn_fp16_supported"}.get(dtype)
+    if probe is None or not torch.backends.mkldnn.is_available():  # no oneDNN: not its question
+        return True
+    try:
+        return bool(getattr(torch.ops.mkldnn, probe)())
+    except (AttributeError, RuntimeError):
+        return True
+
+
+def check_autocast(device: torch.device, dtype: torch.dtype, name: str = "amp") -> None:
+    """Refuse CPU autocast to a ``dtype`` this CPU only emulates: there oneDNN's bfloat16 convolutions are 6 to 170
+    times slower than float32 (measured on an AVX2 EPYC, benchmarks/bench_amp_cpu.py), which looks like a hung run.
+    ``ValueError`` naming the CPU's instruction set; nothing to check on GPUs."""
+    if device.type == "cpu" and not cpu_has_native(dtype):
+        kind = str(dtype).removeprefix("torch.")
+        raise ValueError(f"{name} ({kind} autocast) on this CPU ({torch.backends.cpu.get_cpu_capability()}, no native "
+                         f"{kind}): its convolutions are emulated, up to 170x slower than float32; run without it")

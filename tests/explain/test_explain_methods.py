@@ -4,7 +4,7 @@ slow loop, errors at the public boundary."""
 import pytest
 import torch
 
-from cnnlab import explain, models
+from cnnlab import _device, explain, models
 
 MODELS = {
     "lenet5": lambda: models.create("lenet5", activation="relu"),
@@ -72,7 +72,8 @@ def test_cam_is_the_class_score_map(model_name):
     torch.testing.assert_close(gc * cam.shape[-1] * cam.shape[-2], cam, rtol=1e-4, atol=1e-5)
 
 
-def test_occlusion_equals_a_slow_loop_and_bf16_ranks_alike():
+def test_occlusion_equals_a_slow_loop_and_bf16_ranks_alike(monkeypatch):
+    monkeypatch.setattr(_device, "cpu_has_native", lambda dtype: True)  # as on an AVX-512 / AMX CPU
     net = MODELS["lenet5"]().eval()
     x, t = torch.rand(2, 1, 28, 28), torch.tensor([3, 8])
     ours = explain.occlusion(net, x, t, window=(6, 9), stride=(5, 4), fill=0.2, batch_size=5)
@@ -89,6 +90,9 @@ def test_occlusion_equals_a_slow_loop_and_bf16_ranks_alike():
     half = explain.occlusion(net, x, t, window=(6, 9), stride=(5, 4), fill=0.2, dtype=torch.bfloat16)
     assert half.dtype == torch.float32
     assert explain.spearman(half, ours).min() > 0.9
+    monkeypatch.setattr(_device, "cpu_has_native", lambda dtype: dtype != torch.bfloat16)
+    with pytest.raises(ValueError, match=r"dtype \(bfloat16 autocast\) on this CPU .* emulated"):
+        explain.occlusion(net, x, t, window=6, dtype=torch.bfloat16)
 
 
 class _ViewNet(torch.nn.Module):

@@ -5,9 +5,10 @@ import re
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from cnnlab import data, models, segment
+from cnnlab import _device, data, models, segment
 from cnnlab.cli import main
 
 TRAIN = ["train-segmenter", "--arch", "unet", "--data", "scenes", "--size", "32", "--epochs", "1", "--batch-size",
@@ -17,9 +18,21 @@ TRAIN = ["train-segmenter", "--arch", "unet", "--data", "scenes", "--size", "32"
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("seg") / "run"
-    # unet's options other than --backbone are not flags: a recipe gives them
-    assert main([*TRAIN, "--recipe", "unet-scenes", "--out", str(out), "--amp", "--channels-last", "--json"]) == 0
+    # unet's options other than --backbone are not flags: a recipe gives them. --amp as on a CPU with native
+    # bfloat16 (on one without, it is refused: test_amp_is_refused_where_bfloat16_is_emulated)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_device, "cpu_has_native", lambda dtype: True)
+        assert main([*TRAIN, "--recipe", "unet-scenes", "--out", str(out), "--amp", "--channels-last", "--json"]) == 0
     return out
+
+
+def test_amp_is_refused_where_bfloat16_is_emulated(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(_device, "cpu_has_native", lambda dtype: dtype != torch.bfloat16)
+    assert main([*TRAIN, "--recipe", "unet-scenes", "--out", str(tmp_path / "run"), "--amp"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "amp (bfloat16 autocast) on this CPU" in err and "run without it" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "run" / "state").exists()  # refused before the first step
+    assert main([*TRAIN, "--recipe", "unet-scenes", "--out", str(tmp_path / "run")]) == 0  # the same run in float32
 
 
 def test_train_flags_reach_the_engine(run_dir):

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from _train_helpers import cfg, tiny_data
 from torch import nn
 
-from cnnlab import models, train
+from cnnlab import _device, models, train
 from cnnlab.train import TrainConfig
 
 # ---------------------------------------------------------------------------------------------- config
@@ -131,7 +131,8 @@ def test_fit_equals_a_plain_torch_loop(name, opt_cls, opt_kw):
     assert not torch.equal(net.features[0].weight, models.create("lenet5").features[0].weight)
 
 
-def test_cpu_amp_autocasts_to_bfloat16_and_tracks_the_float32_run():
+def test_cpu_amp_autocasts_to_bfloat16_and_tracks_the_float32_run(monkeypatch):
+    monkeypatch.setattr(_device, "cpu_has_native", lambda dtype: True)  # as on an AVX-512 / AMX CPU
     d = tiny_data(96)
     net, ref = models.create("lenet5"), models.create("lenet5")
     ref.load_state_dict(net.state_dict())
@@ -149,6 +150,24 @@ def test_cpu_amp_autocasts_to_bfloat16_and_tracks_the_float32_run():
     assert (w - r).abs().max() < 0.02 * r.abs().max()  # but not the run: bfloat16 rounding only
     with pytest.raises(ValueError, match="amp_dtype='float16' needs CUDA"):
         train.fit(models.create("lenet5"), d, None, cfg(amp=True, amp_dtype="float16"))
+
+
+def test_cpu_amp_is_refused_where_bfloat16_is_emulated(monkeypatch):
+    monkeypatch.setattr(_device, "cpu_has_native", lambda dtype: dtype != torch.bfloat16)
+    net = models.create("lenet5")
+    before = copy.deepcopy(net.state_dict())
+    with pytest.raises(ValueError, match=r"amp \(bfloat16 autocast\) on this CPU \(\w+, no native bfloat16\)"):
+        train.fit(net, tiny_data(32), None, cfg(amp=True))
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), before.values()))  # no step was taken
+    train.fit(net, tiny_data(32), None, cfg())  # float32 trains on the same CPU
+
+
+def test_native_dtype_probe_answers_what_onednn_reports():
+    native = _device.cpu_has_native(torch.bfloat16)
+    assert native == torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    assert _device.cpu_has_native(torch.float16) == torch.ops.mkldnn._is_mkldnn_fp16_supported()
+    assert _device.cpu_has_native(torch.float32)
+    _device.check_autocast(torch.device("meta"), torch.bfloat16)  # only the CPU is checked
 
 
 def test_perturb_hook_sees_every_batch_and_model_returns_to_train_mode():

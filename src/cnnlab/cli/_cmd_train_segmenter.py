@@ -55,7 +55,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=nonneg_int, default=0, help="CPU threads (0: torch's default)")
     p.add_argument("--amp", action="store_true", help="bfloat16 autocast; on a CPU with AMX it speeds up dense "
-                   "convolutions (SegNet-Basic 2-4x) and slows depthwise ones (the Lite0 models): measure first")
+                   "convolutions (SegNet-Basic 2-4x) and slows depthwise ones (the Lite0 models): measure first; "
+                   "refused on a CPU that only emulates bfloat16 (AVX2)")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     p.add_argument("--limit", type=positive_int, default=None, help="train on the first N images only")
     p.add_argument("--resume", action="store_true", help="continue the run in --out with its saved settings")

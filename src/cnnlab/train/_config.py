@@ -53,6 +53,8 @@ class TrainConfig:
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
         amp: autocast with ``amp_dtype`` (float16 adds a gradient scaler); on the CPU bfloat16 only: with AMX it
             speeds up dense convolutions several times and slows depthwise ones; measure before relying on it.
+            Refused (``ValueError`` when training starts) on a CPU that only emulates bfloat16 (AVX2: up to 170x
+            slower than float32).
         amp_dtype: ``"bfloat16"`` or ``"float16"`` (CUDA only).
         compile: ``torch.compile`` the training step's model.
         channels_last: channels-last memory format for the model and batches.
