@@ -30,6 +30,12 @@ def median_seconds(fn: Callable[[], object], device: str | torch.device = "cpu",
     return statistics.median(times)
 
 
+def _native_bf16() -> bool:
+    from cnnlab._device import cpu_has_native
+
+    return cpu_has_native(torch.bfloat16)
+
+
 def machine(device: str | torch.device = "cpu") -> dict:
     """Where a figure was measured, for the JSON beside it (``benchmarks/make_results.py`` prints it with every
     table): CPU model, cores, the 1/5/15-minute load average when it is called (the development machine is
@@ -49,4 +55,5 @@ def machine(device: str | torch.device = "cpu") -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "load_average": [round(x, 1) for x in os.getloadavg()],
             "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None, "torch": torch.__version__,
             "python": platform.python_version(), "threads": torch.get_num_threads(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "native_bfloat16": _native_bf16(),
             "date": datetime.date.today().isoformat()}

@@ -44,7 +44,10 @@ def machine_line(doc: dict[str, Any]) -> str:
     s = doc.get("settings") or {}
     if m:
         load = m.get("load_average")
-        parts = [f"{m.get('cpu')} ({m.get('cores')} cores)", f"GPU {m['gpu']}" if m.get("gpu") else "no GPU",
+        isa = ""
+        if m.get("cpu_capability"):
+            isa = f", {m['cpu_capability']}, bfloat16 {'native' if m.get('native_bfloat16') else 'emulated'}"
+        parts = [f"{m.get('cpu')} ({m.get('cores')} cores{isa})", f"GPU {m['gpu']}" if m.get("gpu") else "no GPU",
                  f"torch {m.get('torch')}", f"{m.get('threads')} thread(s)"]
         if load:
             shared = " (shared: times inflated, ratios from one run hold)" if load[0] > (m.get("cores") or 1) else ""
@@ -277,6 +280,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "bench_claims": render_bench_claims,
 }
 TITLES = {
+    "bench_amp_cpu-avx2": "CPU bfloat16 autocast vs float32 per convolution, AVX2 (`benchmarks/bench_amp_cpu.py`)",
     "bench_train": "Training: time to accuracy (`benchmarks/bench_train.py`)",
     "bench_losses": "Losses: forward + backward against torch / torchvision (`benchmarks/bench_losses.py`)",
     "bench_style": "Style transfer, speed and shape bias (`benchmarks/bench_style.py`)",
