@@ -7,6 +7,8 @@ What it measures:
               confusion matrix over the split (the tutorial's definitions); CPU training time.
   evaluate NAME  the latest checkpoint of a stopped ``train`` run (runs/bench-segment/NAME/state) on CamVid test,
               labelled with the epochs it completed of those planned: figures of an interrupted run, never a final one.
+              ``--undo-weights TAU|auto``: with the run's class weights undone after training (segment.undo_weights;
+              auto picks tau on CamVid val, never on test).
   tune        short runs of a few settings on train, scored by mIoU on val (never on test).
   speed       time per training epoch (367 images, batch 4, estimated from timed steps) and inference ms/image at
               360x480, for every architecture, as CPU seconds of one thread (on the shared machine the wall time of
@@ -26,6 +28,7 @@ Usage:
     python benchmarks/bench_segment.py train segnet_basic-camvid-crops --epochs 60 --threads 2 --no-val --full \
         --channels-last
     python benchmarks/bench_segment.py evaluate unet_lite0-camvid --runs /tmp/runs/bench-segment
+    python benchmarks/bench_segment.py evaluate unet_lite0-camvid --undo-weights auto --tag=-20ep
     python benchmarks/bench_segment.py tune --recipe unet_lite0-camvid --lr 1e-3 3e-3 --epochs 3
     python benchmarks/bench_segment.py speed
     python benchmarks/bench_segment.py weak
@@ -129,10 +132,12 @@ def run_train(name: str, *, epochs: int, threads: int, limit: int | None = None,
     return doc
 
 
-def run_evaluate(name: str, *, threads: int, tag: str = "", hflip: bool = False) -> dict:
+def run_evaluate(name: str, *, threads: int, tag: str = "", hflip: bool = False, undo: str | None = None) -> dict:
     """The latest checkpoint of the run ``RUNS/NAME`` on CamVid test at the size it trained at; writes
     results/segment-train-NAME.json (NAME-hflip.json with flip test-time augmentation) with ``epochs`` = the epochs
-    it completed and ``planned_epochs`` = those its config asked for."""
+    it completed and ``planned_epochs`` = those its config asked for. ``undo``: ``segment.undo_weights`` of the run's
+    class weights with this tau, or ``"auto"``: the tau of 0, .25, .5, .75, 1 with the best mIoU on CamVid *val*
+    (NAME-undo.json)."""
     torch.set_num_threads(threads)
     rec = segment.recipe(name)
     run_dir = RUNS / (name + tag)
@@ -140,8 +145,24 @@ def run_evaluate(name: str, *, threads: int, tag: str = "", hflip: bool = False)
     latest = state / (state / "LATEST").read_text().strip()
     meta = json.loads((latest / "train_state.json").read_text())["meta"]
     net = segment.load(latest)
-    size = tuple(json.loads((run_dir / "segmenter.json").read_text())["size"])  # what the run trained at
-    r = segment.evaluate(net, data.camvid(CAMVID, "test", size=size), hflip=hflip)
+    run_doc = json.loads((run_dir / "segmenter.json").read_text())
+    size = tuple(run_doc["size"])  # what the run trained at
+    tau, sweep = None, []
+    if undo is not None:
+        if not run_doc.get("class_weights"):
+            raise SystemExit(f"{name}{tag} was trained without class weights: nothing to undo")
+        if undo == "auto":
+            val = data.camvid(CAMVID, "val", size=size)
+            for t, vm in segment.undo_weights_sweep(net, val, run_doc["class_weights"], hflip=hflip):
+                sweep.append({"tau": t, "val_global": 100 * vm.global_accuracy,
+                              "val_class_avg": 100 * vm.class_accuracy, "val_miou": 100 * vm.miou})
+                print(f"val, tau {t:g}: global {sweep[-1]['val_global']:.1f} / class avg "
+                      f"{sweep[-1]['val_class_avg']:.1f} / mIoU {sweep[-1]['val_miou']:.1f}", flush=True)
+            tau = max(sweep, key=lambda d: d["val_miou"])["tau"]
+        else:
+            tau = float(undo)
+    adjustment = None if tau is None else segment.undo_weights(run_doc["class_weights"], tau)
+    r = segment.evaluate(net, data.camvid(CAMVID, "test", size=size), hflip=hflip, adjustment=adjustment)
     m = r.metrics
     hist = meta["history"]
     doc = {"recipe": name, "arch": rec.arch, "note": rec.note, "resolution": list(size), "epochs": meta["epoch"],
@@ -150,11 +171,14 @@ def run_evaluate(name: str, *, threads: int, tag: str = "", hflip: bool = False)
            "train_seconds": sum(h["seconds"] for h in hist), "threads": meta["config"]["num_threads"],
            "test": r.summary(), "global": 100 * m.global_accuracy, "class_avg": 100 * m.class_accuracy,
            "miou": 100 * m.miou, "iou": {c: None if v != v else 100 * v for c, v in zip(m.classes, m.iou.tolist())},
-           "history": hist, "checkpoint": str(latest), "hflip": hflip,
+           "history": hist, "checkpoint": str(latest), "hflip": hflip, "undo_weights": tau,
+           "undo_weights_val": sweep,
            "amp": meta["config"]["amp_dtype"] if meta["config"].get("amp") else None,
            "crop": _crop(rec), "machine": _hardware()}
-    atomic_write_json(RESULTS / f"segment-train-{name}{tag}{'-hflip' if hflip else ''}.json", doc)
-    print(f"{name}{' (flip TTA)' if hflip else ''} after {doc['epochs']} of {doc['planned_epochs']} epochs: "
+    suffix = ("-hflip" if hflip else "") + ("-undo" if tau is not None else "")
+    atomic_write_json(RESULTS / f"segment-train-{name}{tag}{suffix}.json", doc)
+    undone = f", class weights undone with tau {tau:g}" if tau is not None else ""
+    print(f"{name}{' (flip TTA)' if hflip else ''}{undone} after {doc['epochs']} of {doc['planned_epochs']} epochs: "
           f"global {doc['global']:.1f} / class avg {doc['class_avg']:.1f} / mIoU {doc['miou']:.1f}")
     return doc
 
@@ -358,7 +382,10 @@ def report() -> str:
 
         def label(d: dict) -> str:
             return (d["recipe"] + (" (limit)" if d.get("limit") else "") + (" (bf16)" if d.get("amp") else "")
-                    + (" + flip TTA" if d.get("hflip") else ""))
+                    + (" + flip TTA" if d.get("hflip") else "")
+                    + (f", weights undone (tau {d['undo_weights']:g}, chosen on val)" if d.get("undo_weights_val")
+                       else f", weights undone (tau {d['undo_weights']:g})" if d.get("undo_weights") is not None
+                       else ""))
 
         def trained_on(d: dict) -> str:
             hw = "x".join(map(str, d["resolution"]))
@@ -436,6 +463,8 @@ def main(argv: list[str] | None = None) -> int:
                    "benchmarks/README.md)")
     p.add_argument("--tag", default="", help="train, evaluate: suffix of the run directory and results file")
     p.add_argument("--hflip", action="store_true", help="evaluate: flip test-time augmentation (NAME-hflip.json)")
+    p.add_argument("--undo-weights", default=None, metavar="TAU|auto", help="evaluate: undo the run's class weights "
+                   "(segment.undo_weights); auto: the tau with the best mIoU on CamVid val (NAME-undo.json)")
     p.add_argument("--full", action="store_true", help="train: load (and test) CamVid at 360x480, not 180x240")
     p.add_argument("--runs", default=None, help="train, evaluate: the folder of run directories "
                    "(default runs/bench-segment next to benchmarks/)")
@@ -460,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
                       size=FULL if args.full else HALF)
     elif args.stage == "evaluate":
         for name in args.recipes:
-            run_evaluate(name, threads=args.threads, tag=args.tag, hflip=args.hflip)
+            run_evaluate(name, threads=args.threads, tag=args.tag, hflip=args.hflip, undo=args.undo_weights)
     elif args.stage == "tune":
         run_tune(args.recipe, args.lr, epochs=args.epochs, threads=args.threads, limit=args.limit)
     elif args.stage == "speed":

@@ -145,8 +145,44 @@ def test_other_bad_inputs_exit_2(run_dir, tmp_path, capsys):
         (["eval-segmenter", str(run_dir), "--batch-size", "-1"], "argument --batch-size: must be a positive integer"),
         (["segment-from-gradients", "sample:coffee", "--threshold", "2", "--out", str(tmp_path)],
          "argument --threshold: must be in [0, 1]"),
+        (["eval-segmenter", str(run_dir), "--undo-weights", "2"], "--undo-weights must be in [0, 1], got 2"),
+        (["eval-segmenter", str(run_dir), "--undo-weights", "some"],
+         "--undo-weights must be a number in [0, 1] or auto, got 'some'"),
+        (["segment", "sample:coffee", "--model", str(run_dir), "--out", str(tmp_path), "--undo-weights", "-1"],
+         "argument --undo-weights: must be in [0, 1]"),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and message in err, (argv, err)
+
+
+def test_eval_and_segment_undo_the_class_weights(run_dir, capsys, tmp_path):
+    weights = segment.load_run_options(run_dir)["class_weights"]  # unet-scenes trains with median-frequency weights
+    net = segment.load(run_dir)
+    test = data.load_segmentation("scenes", "test", size=tuple(net.cnnlab.input_size[1:])).subset(slice(0, 8))
+    capsys.readouterr()
+    assert main(["eval-segmenter", str(run_dir), "--limit", "8", "--undo-weights", "1", "--json",
+                 "--out", str(tmp_path)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    ref = segment.evaluate(net, test, adjustment=segment.undo_weights(weights, 1.0)).metrics
+    assert doc["undo_weights"] == 1.0 and doc["adjusted"] is True and doc["miou"] == pytest.approx(ref.miou)
+    assert doc["global_accuracy"] == pytest.approx(ref.global_accuracy)
+    assert main(["eval-segmenter", str(run_dir), "--limit", "8", "--undo-weights", "auto", "--json",
+                 "--out", str(tmp_path)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    sweep = doc["undo_weights_val"]  # chosen on the first 8 val images, never on test
+    assert [d["tau"] for d in sweep] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert doc["undo_weights"] == max(sweep, key=lambda d: d["miou"])["tau"]
+    val = data.load_segmentation("scenes", "val", size=tuple(net.cnnlab.input_size[1:])).subset(slice(0, 8))
+    assert sweep[2]["miou"] == pytest.approx(segment.evaluate(net, val, adjustment=segment.undo_weights(weights, 0.5))
+                                             .metrics.miou)
+    assert main(["segment", "sample:coffee", "--model", str(run_dir), "--out", str(tmp_path / "seg"),
+                 "--undo-weights", "1", "--json"]) == 0
+    capsys.readouterr()
+    plain = tmp_path / "plain"  # a run without class weights has none to undo: one line, exit 2
+    assert main([*TRAIN, "--recipe", "unet-scenes", "--class-weighting", "none", "--out", str(plain)]) == 0
+    capsys.readouterr()
+    assert main(["eval-segmenter", str(plain), "--undo-weights", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "was trained without class weights" in err and len(err.splitlines()) == 1

@@ -22,6 +22,8 @@ def test_segmentation_section(lite0, tmp_path, monkeypatch):
     assert s.title == "Semantic segmentation" and torch.get_num_threads() == threads
     miou = float(re.search(r"mIoU <b>([0-9.]+)%</b>", s.body).group(1))
     assert 0 < miou <= 100
+    undone = re.search(r"mIoU ([0-9.]+)% &rarr; <b>([0-9.]+)%</b>", s.body)  # the class weights undone after training
+    assert float(undone.group(1)) == miou and 0 < float(undone.group(2)) <= 100 and "--undo-weights 1" in s.body
     assert s.body.count("data:image/png;base64,") == 4 + 4  # examples, IoU bars, upsampling, checkerboard; 4 cards
     assert s.body.count('class="card"') == 4 and "grabcut" in s.body and "threshold" in s.body
     assert not lite0.training and all(not m._forward_hooks for m in lite0.modules())

@@ -22,6 +22,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--hflip", action="store_true", help="flip test-time augmentation: average each image's class "
                    "probabilities with its mirror image's (twice the inference)")
+    p.add_argument("--undo-weights", default=None, metavar="TAU|auto", help="subtract TAU x log(class weight) "
+                   "from the class log-probabilities (0-1; 1 undoes the run's median-frequency weights: more global "
+                   "accuracy, less class average); auto: the TAU of 0, .25, .5, .75, 1 with the best mIoU on the val "
+                   "split")
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
@@ -55,7 +59,10 @@ def run(args: argparse.Namespace) -> int:
     ds = data.load_segmentation(spec, args.split, size=size)
     if args.limit is not None:
         ds = ds.subset(slice(0, check_int("--limit", args.limit)))
-    r = segment.evaluate(model, ds, batch_size=args.batch_size, device=args.device, keep=4, hflip=args.hflip)
+    tau, sweep = undo_weights_tau(args, model, spec, size)
+    adjustment = None if tau is None else segment.undo_weights(segment.load_run_options(args.run)["class_weights"], tau)
+    r = segment.evaluate(model, ds, batch_size=args.batch_size, device=args.device, keep=4, hflip=args.hflip,
+                         adjustment=adjustment)
     m = r.metrics
     out = Path(args.out or (args.run if os.path.isdir(args.run) else "."))
     iou_png = save_figure(segment.iou_figure({model.cnnlab.name: m}, title=f"{spec} {args.split}"),
@@ -64,12 +71,44 @@ def run(args: argparse.Namespace) -> int:
     ex_png = save_figure(segment.examples_figure(ds.images[:4], ds.labels[:4], r.predictions, palette, ds.classes,
                                                  ignore_index=ds.ignore_index), out / f"examples-{args.split}.png")
     if args.json:
-        print(json.dumps({**r.summary(), "iou_png": str(iou_png), "examples_png": str(ex_png)}, indent=2))
+        print(json.dumps({**r.summary(), "undo_weights": tau, "undo_weights_val": sweep, "iou_png": str(iou_png),
+                          "examples_png": str(ex_png)}, indent=2))
         return 0
     support = m.confusion.sum(1).tolist()
     rows = [[c, support[i], _pct(m.per_class_accuracy[i].item()), _pct(m.iou[i].item())]
             for i, c in enumerate(m.classes)]
     print(table(["class", "pixels", "accuracy", "IoU"], rows, align="lrrr"))
+    if sweep:
+        print("undo-weights on val: " + ", ".join(f"tau {d['tau']:g}: mIoU {_pct(d['miou'])}" for d in sweep))
+    undone = f", class weights undone with tau {tau:g}" if tau is not None else ""
     print(f"global accuracy {_pct(m.global_accuracy)}, class average {_pct(m.class_accuracy)}, mIoU {_pct(m.miou)} "
-          f"on {r.n} images at {size[0]}x{size[1]} ({spec} {args.split}); charts: {iou_png}, {ex_png}")
+          f"on {r.n} images at {size[0]}x{size[1]} ({spec} {args.split}{undone}); charts: {iou_png}, {ex_png}")
     return 0
+
+
+def undo_weights_tau(args: argparse.Namespace, model, spec: str, size: tuple[int, int]
+                     ) -> tuple[float | None, list[dict]]:
+    """``--undo-weights``: ``(tau or None, the val sweep for auto)``; ``ValueError`` naming the value for a run
+    without class weights, a TAU outside 0-1 or a data set without a val split."""
+    from cnnlab import data, segment
+    from cnnlab._checks import check_number
+
+    if args.undo_weights is None:
+        return None, []
+    weights = segment.load_run_options(args.run).get("class_weights")
+    if not weights:
+        raise ValueError(f"--undo-weights: run {args.run!r} was trained without class weights, there are none to undo")
+    if args.undo_weights != "auto":
+        try:
+            tau = float(args.undo_weights)
+        except ValueError:
+            raise ValueError(f"--undo-weights must be a number in [0, 1] or auto, got {args.undo_weights!r}") from None
+        return check_number("--undo-weights", tau, minimum=0.0, maximum=1.0), []
+    val = data.load_segmentation(spec, "val", size=size)
+    if args.limit is not None:
+        val = val.subset(slice(0, args.limit))
+    sweep = segment.undo_weights_sweep(model, val, weights, batch_size=args.batch_size, device=args.device,
+                                       hflip=args.hflip)
+    rows = [{"tau": t, "global": m.global_accuracy, "class_avg": m.class_accuracy, "miou": m.miou} for t, m in sweep]
+    best = max(rows, key=lambda d: d["miou"])
+    return best["tau"], rows

@@ -19,6 +19,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--alpha", type=unit, default=0.5, help="opacity of the class colours in the overlay")
     p.add_argument("--hflip", action="store_true", help="flip test-time augmentation: average each image's class "
                    "probabilities with its mirror image's")
+    p.add_argument("--undo-weights", type=unit, default=None, metavar="TAU", help="subtract TAU x log(class weight) "
+                   "from the class log-probabilities (1 undoes the run's class weights; `eval-segmenter "
+                   "--undo-weights auto` finds TAU on val)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
@@ -52,8 +55,15 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"no such segmenter run: {args.model!r}")
     images = [data.image_from_spec(s) for s in args.images]
     model = segment.load(args.model, map_location=args.device)
+    adjustment = None
+    if args.undo_weights is not None:
+        weights = segment.load_run_options(args.model).get("class_weights")
+        if not weights:
+            raise ValueError(f"--undo-weights: run {args.model!r} was trained without class weights, there are none "
+                             "to undo")
+        adjustment = segment.undo_weights(weights, args.undo_weights)
     results = segment.segment_images(model, images, size=parse_hw(args.size, "--size"), alpha=args.alpha,
-                                     hflip=args.hflip)
+                                     hflip=args.hflip, adjustment=adjustment)
     out = Path(args.out)
     docs, rows = [], []
     for spec, stem, r in zip(args.images, output_stems(args.images), results):

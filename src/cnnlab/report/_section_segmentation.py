@@ -36,6 +36,8 @@ def _train_part(threads: int) -> tuple[str, float]:
                                "num_threads": threads})
     hist = segment.fit_segmenter(net, tr, None, cfg, options=segment.SegmentConfig(**rec.segment))
     r = segment.evaluate(net, te, batch_size=32, keep=4)
+    weights = segment.class_weights_for(tr, segment.SegmentConfig(**rec.segment))
+    undone = segment.evaluate(net, te, batch_size=32, adjustment=segment.undo_weights(weights, 1.0)).metrics
     seconds = time.perf_counter() - t0
     m = r.metrics
     palette = data.segmentation_palette(te.classes)
@@ -55,6 +57,13 @@ def _train_part(threads: int) -> tuple[str, float]:
         f"flips of image and label. On {len(te)} new scenes: global accuracy <b>{_pct(m.global_accuracy)}</b>, "
         f"class average <b>{_pct(m.class_accuracy)}</b>, mIoU <b>{_pct(m.miou)}</b> (one confusion matrix over the "
         "split, the SegNet tutorial's definitions).</p>"
+        "<p>The weights can be undone after training: a network trained with cross-entropy weighted by "
+        "w<sub>c</sub> learns scores proportional to w<sub>c</sub> p(c|x), so subtracting log w<sub>c</sub> from its "
+        "log-probabilities (post-hoc logit adjustment, Menon et al. 2021; <code>cnnlab eval-segmenter RUN "
+        "--undo-weights 1</code>, or <code>auto</code> to choose how much on the val split) predicts as an unweighted "
+        f"network would. On the same scenes: global accuracy {_pct(m.global_accuracy)} &rarr; "
+        f"<b>{_pct(undone.global_accuracy)}</b>, class average {_pct(m.class_accuracy)} &rarr; "
+        f"<b>{_pct(undone.class_accuracy)}</b>, mIoU {_pct(m.miou)} &rarr; <b>{_pct(undone.miou)}</b>.</p>"
         f'<img src="{examples}" alt="segmentation examples" style="max-width:620px">'
         f'<div class="grid"><img src="{bars}" alt="per-class IoU" style="max-width:520px">'
         "<table><tr><th>class</th><th>pixels</th><th>accuracy</th><th>IoU</th></tr>"

@@ -47,6 +47,8 @@ from cnnlab.segment._train import (
     save,
     segmentation_loss,
     train_segmenter,
+    undo_weights,
+    undo_weights_sweep,
 )
 from cnnlab.segment._upsample import (
     UpsamplingComparison,
@@ -89,6 +91,8 @@ __all__ = [
     "checkerboard_figure",
     "class_scores",
     "class_weights_for",
+    "undo_weights",
+    "undo_weights_sweep",
     "classifier_input_size",
     "colorize",
     "confusion_matrix",

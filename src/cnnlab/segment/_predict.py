@@ -49,7 +49,8 @@ class SegmentedImage:
 
 
 def segment_images(model: nn.Module, images: Sequence[Tensor] | Tensor, *, size: tuple[int, int] | None = None,
-                   alpha: float = 0.5, batch_size: int = 4, hflip: bool = False) -> list[SegmentedImage]:
+                   alpha: float = 0.5, batch_size: int = 4, hflip: bool = False,
+                   adjustment: Tensor | None = None) -> list[SegmentedImage]:
     """Segment images of any size with a segmenter.
 
     Each image is resized to ``size`` (default: the size its card says it was trained at), the logits are
@@ -64,6 +65,8 @@ def segment_images(model: nn.Module, images: Sequence[Tensor] | Tensor, *, size:
         alpha: opacity of the colours in ``overlay``.
         hflip: average each image's class probabilities with its mirror image's (test-time augmentation,
             :func:`cnnlab.segment.class_scores`).
+        adjustment: ``Tensor[K]`` subtracted from the class log-probabilities (:func:`cnnlab.segment.undo_weights`
+            of the run's class weights).
 
     Example:
         >>> out = segment_images(net, [data.load_image("street.jpg")])[0]    # doctest: +SKIP
@@ -98,7 +101,7 @@ def segment_images(model: nn.Module, images: Sequence[Tensor] | Tensor, *, size:
             chunk = prepared[start:start + batch_size]
             x = torch.stack([F.interpolate(im[None], size=hw, mode="bilinear", align_corners=False,
                                            antialias=True)[0] for im in chunk]).to(dev)
-            logits = class_scores(model, x, hflip=hflip).float()
+            logits = class_scores(model, x, hflip=hflip, adjustment=adjustment).float()
             if not classes:
                 classes = [str(i) for i in range(logits.shape[1])]
                 palette = segmentation_palette(classes)

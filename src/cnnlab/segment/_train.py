@@ -185,22 +185,51 @@ def fit_segmenter(model: nn.Module, train_data: SegmentationSet, val_data: Segme
 # ------------------------------------------------------------------------------------------- evaluation
 
 
-def class_scores(model: nn.Module, x: Tensor, *, hflip: bool = False) -> Tensor:
+def undo_weights(class_weights: Sequence[float] | Tensor, tau: float = 1.0) -> Tensor:
+    """The per-class offsets ``tau * log(w_c)`` that undo, after training, the class weights ``w`` a segmenter was
+    trained with (post-hoc logit adjustment, Menon et al. 2021, "Long-tail learning via logit adjustment").
+
+    Cross-entropy weighted by ``w_c`` is minimised by scores proportional to ``w_c p(c|x)``: median-frequency
+    weights buy class-average accuracy by moving pixels into the rare classes. Subtracting ``log w_c`` from the
+    log-probabilities (``adjustment=`` of :func:`class_scores`, :func:`evaluate`, :func:`predict_labels`) gives back
+    the unweighted optimum's argmax (``tau=1``, more global accuracy); ``tau=0`` is the model as trained, values
+    between trade one for the other. Choose ``tau`` on validation data (:func:`undo_weights_sweep`), never on test.
+
+    Returns:
+        ``Tensor[K]`` (float32) of offsets, to subtract from class scores. A class of weight 0 (absent from the
+        training labels: :func:`cnnlab.data.median_frequency_weights`) had no weighted term to undo; its offset is 0.
+    """
+    tau = check_number("tau", tau, minimum=0.0, maximum=1.0)
+    w = torch.as_tensor(class_weights, dtype=torch.float64).flatten()
+    if w.numel() == 0 or not bool(torch.isfinite(w).all()) or bool((w < 0).any()) or not bool((w > 0).any()):
+        raise ValueError(f"class_weights must be finite, non-negative and not all 0, got {w.tolist()}")
+    return torch.where(w > 0, tau * w.clamp_min(1e-300).log(), torch.zeros_like(w)).float()
+
+
+def class_scores(model: nn.Module, x: Tensor, *, hflip: bool = False, adjustment: Tensor | None = None) -> Tensor:
     """``model(x)`` (``Tensor[N, K, H, W]`` logits); with ``hflip`` (test-time augmentation) the log of the mean of
-    the class probabilities (softmax) of ``x`` and of its mirror image, mirrored back. Either way ``argmax(1)`` is
-    the predicted class map and ``softmax(1)`` the class probabilities."""
+    the class probabilities (softmax) of ``x`` and of its mirror image, mirrored back; with ``adjustment``
+    (``Tensor[K]``, e.g. :func:`undo_weights`) the log-probabilities minus it. Either way ``argmax(1)`` is the
+    predicted class map and ``softmax(1)`` the class probabilities."""
     logits = model(x)
-    if not hflip:
+    if hflip:
+        logits = ((logits.float().softmax(1) + model(x.flip(-1)).float().flip(-1).softmax(1)) / 2).log()
+    if adjustment is None:
         return logits
-    return ((logits.float().softmax(1) + model(x.flip(-1)).float().flip(-1).softmax(1)) / 2).log()
+    adjustment = torch.as_tensor(adjustment, dtype=torch.float32, device=logits.device).flatten()
+    if adjustment.numel() != logits.shape[1]:
+        raise ValueError(f"adjustment has {adjustment.numel()} values for a model of {logits.shape[1]} classes")
+    return logits.float().log_softmax(1) - adjustment.view(1, -1, 1, 1)
 
 
 @torch.no_grad()
 def predict_labels(model: nn.Module, images: Tensor, *, batch_size: int = 8,
-                   device: str | torch.device | None = None, hflip: bool = False) -> Tensor:
+                   device: str | torch.device | None = None, hflip: bool = False,
+                   adjustment: Tensor | None = None) -> Tensor:
     """Class maps ``Tensor[N, H, W]`` (int64, CPU) of prepared images ``Tensor[N, C, H, W]`` (uint8 or [0, 1]),
     in eval mode with frozen parameters (the model's state is restored); ``hflip``: average each image's class
-    probabilities with its mirror image's (:func:`class_scores`)."""
+    probabilities with its mirror image's; ``adjustment``: per-class offsets (:func:`undo_weights`;
+    :func:`class_scores`)."""
     from cnnlab.models import frozen
 
     dev = resolve_device(device) if device is not None else model_device(model)
@@ -209,7 +238,7 @@ def predict_labels(model: nn.Module, images: Tensor, *, batch_size: int = 8,
         for i in range(0, images.shape[0], batch_size):
             x = images[i:i + batch_size].to(dev)
             x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
-            out.append(class_scores(model, x, hflip=hflip).argmax(1).cpu())
+            out.append(class_scores(model, x, hflip=hflip, adjustment=adjustment).argmax(1).cpu())
     if not out:
         raise ValueError("no images to segment")
     return torch.cat(out)
@@ -226,14 +255,15 @@ class SegmentationEval:
     examples: list[int] = field(default_factory=list)
     predictions: Tensor | None = None
     hflip: bool = False
+    adjusted: bool = False
 
     def summary(self) -> dict:
         return {**self.metrics.summary(), "n": self.n, "size": list(self.size), "seconds": self.seconds,
-                "hflip": self.hflip}
+                "hflip": self.hflip, "adjusted": self.adjusted}
 
 
 def evaluate(model: nn.Module, data: SegmentationSet, *, batch_size: int = 8, device: str | torch.device | None = None,
-             keep: int = 0, hflip: bool = False) -> SegmentationEval:
+             keep: int = 0, hflip: bool = False, adjustment: Tensor | None = None) -> SegmentationEval:
     """Global accuracy, class-average accuracy, per-class IoU and mIoU of ``model`` on ``data``, from one
     confusion matrix accumulated over the whole split (void pixels left out).
 
@@ -243,6 +273,8 @@ def evaluate(model: nn.Module, data: SegmentationSet, *, batch_size: int = 8, de
         keep: also keep the predicted maps of the first ``keep`` images (for pictures).
         hflip: flip test-time augmentation: each image's class probabilities averaged with its mirror image's
             (twice the inference cost; :func:`class_scores`).
+        adjustment: ``Tensor[K]`` subtracted from the class log-probabilities before the argmax, e.g.
+            :func:`undo_weights` of the run's class weights.
 
     Example:
         >>> r = evaluate(net, data.load_segmentation("scenes", "test"))        # doctest: +SKIP
@@ -250,6 +282,32 @@ def evaluate(model: nn.Module, data: SegmentationSet, *, batch_size: int = 8, de
     """
     import time
 
+    t0 = time.perf_counter()
+    (cm,), preds = _confusions(model, data, [adjustment], batch_size=batch_size, device=device, keep=keep,
+                               hflip=hflip)
+    return SegmentationEval(from_confusion(cm, data.classes), len(data), tuple(data.images.shape[-2:]),
+                            time.perf_counter() - t0, list(range(min(keep, len(data)))), preds, hflip,
+                            adjustment is not None)
+
+
+def undo_weights_sweep(model: nn.Module, data: SegmentationSet, class_weights: Sequence[float],
+                       taus: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0), *, batch_size: int = 8,
+                       device: str | torch.device | None = None, hflip: bool = False
+                       ) -> list[tuple[float, SegmentationMetrics]]:
+    """``(tau, metrics)`` for each ``tau`` of :func:`undo_weights`, from one pass of the model over ``data`` (a
+    validation split: pick ``tau`` there, then :func:`evaluate` the test split with it)."""
+    if not len(taus):
+        raise ValueError("taus is empty")
+    adjustments = [undo_weights(class_weights, t) for t in taus]
+    cms, _ = _confusions(model, data, adjustments, batch_size=batch_size, device=device, hflip=hflip)
+    return [(float(t), from_confusion(cm, data.classes)) for t, cm in zip(taus, cms)]
+
+
+def _confusions(model: nn.Module, data: SegmentationSet, adjustments: list[Tensor | None], *, batch_size: int,
+                device: str | torch.device | None, hflip: bool, keep: int = 0
+                ) -> tuple[list[Tensor], Tensor | None]:
+    """One confusion matrix over ``data`` per adjustment (the model runs once per batch), and the first ``keep``
+    predicted maps under the first adjustment."""
     from cnnlab.models import frozen
 
     if not isinstance(data, SegmentationSet):
@@ -261,24 +319,29 @@ def evaluate(model: nn.Module, data: SegmentationSet, *, batch_size: int = 8, de
         _check_pair(model, data, "data")
     dev = resolve_device(device) if device is not None else model_device(model)
     k = data.num_classes
-    cm = torch.zeros(k, k, dtype=torch.int64)
+    for a in adjustments:
+        if a is not None and torch.as_tensor(a).numel() != k:
+            raise ValueError(f"adjustment has {torch.as_tensor(a).numel()} values for data of {k} classes")
+    cms = [torch.zeros(k, k, dtype=torch.int64) for _ in adjustments]
     kept = []
-    t0 = time.perf_counter()
     with frozen(model), torch.no_grad():
         for i in range(0, len(data), batch_size):
             x = data.images[i:i + batch_size].to(dev)
             x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
-            logits = class_scores(model, x, hflip=hflip)
-            if logits.shape[1] != k or logits.shape[-2:] != x.shape[-2:]:
-                raise ValueError(f"the model returned {tuple(logits.shape)} for images {tuple(x.shape)}; a segmenter "
+            scores = class_scores(model, x, hflip=hflip)
+            if scores.shape[1] != k or scores.shape[-2:] != x.shape[-2:]:
+                raise ValueError(f"the model returned {tuple(scores.shape)} for images {tuple(x.shape)}; a segmenter "
                                  f"returns Tensor[N, {k}, H, W] at the input size")
-            pred = logits.argmax(1).cpu()
-            cm += confusion_matrix(pred, data.labels[i:i + batch_size], num_classes=k, ignore_index=data.ignore_index)
-            if len(kept) * batch_size < keep:
-                kept.append(pred)
-    preds = torch.cat(kept)[:keep] if kept else None
-    return SegmentationEval(from_confusion(cm, data.classes), len(data), tuple(data.images.shape[-2:]),
-                            time.perf_counter() - t0, list(range(min(keep, len(data)))), preds, hflip)
+            log_p = scores.float().log_softmax(1) if any(a is not None for a in adjustments) else None
+            labels = data.labels[i:i + batch_size]
+            for j, a in enumerate(adjustments):
+                adjusted = scores if a is None else log_p - torch.as_tensor(a, dtype=torch.float32,
+                                                                             device=log_p.device).view(1, -1, 1, 1)
+                pred = adjusted.argmax(1).cpu()
+                cms[j] += confusion_matrix(pred, labels, num_classes=k, ignore_index=data.ignore_index)
+                if j == 0 and len(kept) * batch_size < keep:
+                    kept.append(pred)
+    return cms, (torch.cat(kept)[:keep] if kept else None)
 
 
 # ---------------------------------------------------------------------------------------------- checkpoints
