@@ -162,8 +162,14 @@ def run_evaluate(name: str, *, threads: int, tag: str = "", hflip: bool = False,
         else:
             tau = float(undo)
     adjustment = None if tau is None else segment.undo_weights(run_doc["class_weights"], tau)
-    r = segment.evaluate(net, data.camvid(CAMVID, "test", size=size), hflip=hflip, adjustment=adjustment)
+    test = data.camvid(CAMVID, "test", size=size)
+    r = segment.evaluate(net, test, hflip=hflip, adjustment=adjustment)
     m = r.metrics
+    curve = []  # the whole trade-off on test, for the record: tau itself was chosen on val above
+    if sweep:
+        curve = [{"tau": t, "global": 100 * tm.global_accuracy, "class_avg": 100 * tm.class_accuracy,
+                  "miou": 100 * tm.miou}
+                 for t, tm in segment.undo_weights_sweep(net, test, run_doc["class_weights"], hflip=hflip)]
     hist = meta["history"]
     doc = {"recipe": name, "arch": rec.arch, "note": rec.note, "resolution": list(size), "epochs": meta["epoch"],
            "planned_epochs": meta["config"]["epochs"], "stopped": meta["epoch"] < meta["config"]["epochs"],
@@ -172,7 +178,7 @@ def run_evaluate(name: str, *, threads: int, tag: str = "", hflip: bool = False,
            "test": r.summary(), "global": 100 * m.global_accuracy, "class_avg": 100 * m.class_accuracy,
            "miou": 100 * m.miou, "iou": {c: None if v != v else 100 * v for c, v in zip(m.classes, m.iou.tolist())},
            "history": hist, "checkpoint": str(latest), "hflip": hflip, "undo_weights": tau,
-           "undo_weights_val": sweep,
+           "undo_weights_val": sweep, "undo_weights_test_curve": curve,
            "amp": meta["config"]["amp_dtype"] if meta["config"].get("amp") else None,
            "crop": _crop(rec), "machine": _hardware()}
     suffix = ("-hflip" if hflip else "") + ("-undo" if tau is not None else "")
