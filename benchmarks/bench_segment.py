@@ -145,15 +145,13 @@ def run_evaluate(name: str, *, threads: int, tag: str = "", hflip: bool = False,
     latest = state / (state / "LATEST").read_text().strip()
     meta = json.loads((latest / "train_state.json").read_text())["meta"]
     net = segment.load(latest)
-    run_doc = json.loads((run_dir / "segmenter.json").read_text())
-    size = tuple(run_doc["size"])  # what the run trained at
+    size = tuple(json.loads((run_dir / "segmenter.json").read_text())["size"])  # what the run trained at
     tau, sweep = None, []
+    weights = segment.run_class_weights(run_dir) if undo is not None else None
     if undo is not None:
-        if not run_doc.get("class_weights"):
-            raise SystemExit(f"{name}{tag} was trained without class weights: nothing to undo")
         if undo == "auto":
             val = data.camvid(CAMVID, "val", size=size)
-            for t, vm in segment.undo_weights_sweep(net, val, run_doc["class_weights"], hflip=hflip):
+            for t, vm in segment.undo_weights_sweep(net, val, weights, hflip=hflip):
                 sweep.append({"tau": t, "val_global": 100 * vm.global_accuracy,
                               "val_class_avg": 100 * vm.class_accuracy, "val_miou": 100 * vm.miou})
                 print(f"val, tau {t:g}: global {sweep[-1]['val_global']:.1f} / class avg "
@@ -161,7 +159,7 @@ def run_evaluate(name: str, *, threads: int, tag: str = "", hflip: bool = False,
             tau = max(sweep, key=lambda d: d["val_miou"])["tau"]
         else:
             tau = float(undo)
-    adjustment = None if tau is None else segment.undo_weights(run_doc["class_weights"], tau)
+    adjustment = None if tau is None else segment.undo_weights(weights, tau)
     test = data.camvid(CAMVID, "test", size=size)
     r = segment.evaluate(net, test, hflip=hflip, adjustment=adjustment)
     m = r.metrics
@@ -169,7 +167,7 @@ def run_evaluate(name: str, *, threads: int, tag: str = "", hflip: bool = False,
     if sweep:
         curve = [{"tau": t, "global": 100 * tm.global_accuracy, "class_avg": 100 * tm.class_accuracy,
                   "miou": 100 * tm.miou}
-                 for t, tm in segment.undo_weights_sweep(net, test, run_doc["class_weights"], hflip=hflip)]
+                 for t, tm in segment.undo_weights_sweep(net, test, weights, hflip=hflip)]
     hist = meta["history"]
     doc = {"recipe": name, "arch": rec.arch, "note": rec.note, "resolution": list(size), "epochs": meta["epoch"],
            "planned_epochs": meta["config"]["epochs"], "stopped": meta["epoch"] < meta["config"]["epochs"],

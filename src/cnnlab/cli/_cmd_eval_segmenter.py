@@ -59,8 +59,7 @@ def run(args: argparse.Namespace) -> int:
     ds = data.load_segmentation(spec, args.split, size=size)
     if args.limit is not None:
         ds = ds.subset(slice(0, check_int("--limit", args.limit)))
-    tau, sweep = undo_weights_tau(args, model, spec, size)
-    adjustment = None if tau is None else segment.undo_weights(segment.load_run_options(args.run)["class_weights"], tau)
+    adjustment, tau, sweep = undo_weights_adjustment(args, model, spec, size)
     r = segment.evaluate(model, ds, batch_size=args.batch_size, device=args.device, keep=4, hflip=args.hflip,
                          adjustment=adjustment)
     m = r.metrics
@@ -86,29 +85,29 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def undo_weights_tau(args: argparse.Namespace, model, spec: str, size: tuple[int, int]
-                     ) -> tuple[float | None, list[dict]]:
-    """``--undo-weights``: ``(tau or None, the val sweep for auto)``; ``ValueError`` naming the value for a run
-    without class weights, a TAU outside 0-1 or a data set without a val split."""
+def undo_weights_adjustment(args: argparse.Namespace, model, spec: str, size: tuple[int, int]):
+    """``--undo-weights``: ``(adjustment or None, tau or None, the val sweep for auto)``; ``ValueError`` naming the
+    value for a run without class weights, a TAU outside 0-1 or a data set without a val split."""
     from cnnlab import data, segment
     from cnnlab._checks import check_number
 
     if args.undo_weights is None:
-        return None, []
-    weights = segment.load_run_options(args.run).get("class_weights")
-    if not weights:
-        raise ValueError(f"--undo-weights: run {args.run!r} was trained without class weights, there are none to undo")
-    if args.undo_weights != "auto":
+        return None, None, []
+    weights = segment.run_class_weights(args.run)
+    rows = []
+    if args.undo_weights == "auto":
+        val = data.load_segmentation(spec, "val", size=size)
+        if args.limit is not None:
+            val = val.subset(slice(0, args.limit))
+        sweep = segment.undo_weights_sweep(model, val, weights, batch_size=args.batch_size, device=args.device,
+                                           hflip=args.hflip)
+        rows = [{"tau": t, "global": m.global_accuracy, "class_avg": m.class_accuracy, "miou": m.miou}
+                for t, m in sweep]
+        tau = max(rows, key=lambda d: d["miou"])["tau"]
+    else:
         try:
             tau = float(args.undo_weights)
         except ValueError:
             raise ValueError(f"--undo-weights must be a number in [0, 1] or auto, got {args.undo_weights!r}") from None
-        return check_number("--undo-weights", tau, minimum=0.0, maximum=1.0), []
-    val = data.load_segmentation(spec, "val", size=size)
-    if args.limit is not None:
-        val = val.subset(slice(0, args.limit))
-    sweep = segment.undo_weights_sweep(model, val, weights, batch_size=args.batch_size, device=args.device,
-                                       hflip=args.hflip)
-    rows = [{"tau": t, "global": m.global_accuracy, "class_avg": m.class_accuracy, "miou": m.miou} for t, m in sweep]
-    best = max(rows, key=lambda d: d["miou"])
-    return best["tau"], rows
+        tau = check_number("--undo-weights", tau, minimum=0.0, maximum=1.0)
+    return segment.undo_weights(weights, tau), tau, rows

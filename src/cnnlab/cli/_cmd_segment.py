@@ -57,11 +57,7 @@ def run(args: argparse.Namespace) -> int:
     model = segment.load(args.model, map_location=args.device)
     adjustment = None
     if args.undo_weights is not None:
-        weights = segment.load_run_options(args.model).get("class_weights")
-        if not weights:
-            raise ValueError(f"--undo-weights: run {args.model!r} was trained without class weights, there are none "
-                             "to undo")
-        adjustment = segment.undo_weights(weights, args.undo_weights)
+        adjustment = segment.undo_weights(segment.run_class_weights(args.model), args.undo_weights)
     results = segment.segment_images(model, images, size=parse_hw(args.size, "--size"), alpha=args.alpha,
                                      hflip=args.hflip, adjustment=adjustment)
     out = Path(args.out)

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from cnnlab import _device
 from cnnlab._checks import check_int
+from cnnlab._device import check_autocast
 from cnnlab.explain._core import Target, check_inputs, model_state, register_method, resolve_target, target_scores
 
 
@@ -86,7 +86,7 @@ def occlusion(model: nn.Module, inputs: Tensor, target: Target = None, *, window
     ny, nx = rows.shape[0], cols.shape[0]
     per = max(1, batch_size // n)  # windows per forward pass
     if dtype is not None:
-        _device.check_autocast(dev, dtype, "dtype")
+        check_autocast(dev, dtype, "dtype")
     autocast = torch.autocast(dev.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
     layout = [torch.channels_last] if channels_last else []
 

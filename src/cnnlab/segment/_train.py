@@ -478,6 +478,15 @@ def train_segmenter(arch: str, data_spec: str, config: Any, *, options: SegmentC
     return SegmenterRun(model, hist, result, config.out_dir, weights, params, seconds)
 
 
+def run_class_weights(run: str | os.PathLike) -> list[float]:
+    """The class weights a run directory trained with (its ``segmenter.json``), for :func:`undo_weights`;
+    ``ValueError`` naming the run when it trained without any (or was saved without a ``segmenter.json``)."""
+    weights = load_run_options(run).get("class_weights")
+    if not weights:
+        raise ValueError(f"run {str(run)!r} was trained without class weights: there are none to undo")
+    return list(weights)
+
+
 def load_run_options(run: str | os.PathLike) -> dict[str, Any]:
     """The ``segmenter.json`` of a run directory (architecture, data spec, size, options, class weights), or
     ``{}`` for a checkpoint saved without one."""

@@ -23,8 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from cnnlab import _device
-from cnnlab._device import resolve_device
+from cnnlab._device import check_autocast, resolve_device
 from cnnlab._io import atomic_write_bytes
 from cnnlab.data import ImageTensors
 from cnnlab.models import save_checkpoint
@@ -363,7 +362,7 @@ class _Run:
             raise ValueError(f"amp_dtype={c.amp_dtype!r} needs CUDA; on {self.device.type!r} autocast takes "
                              "'bfloat16'")
         if amp:
-            _device.check_autocast(self.device, amp_dtype)
+            check_autocast(self.device, amp_dtype)
         self.scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
 
         hist = History(config=c.to_json())
