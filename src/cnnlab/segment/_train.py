@@ -214,12 +214,15 @@ def class_scores(model: nn.Module, x: Tensor, *, hflip: bool = False, adjustment
     logits = model(x)
     if hflip:
         logits = ((logits.float().softmax(1) + model(x.flip(-1)).float().flip(-1).softmax(1)) / 2).log()
-    if adjustment is None:
-        return logits
-    adjustment = torch.as_tensor(adjustment, dtype=torch.float32, device=logits.device).flatten()
-    if adjustment.numel() != logits.shape[1]:
-        raise ValueError(f"adjustment has {adjustment.numel()} values for a model of {logits.shape[1]} classes")
-    return logits.float().log_softmax(1) - adjustment.view(1, -1, 1, 1)
+    return logits if adjustment is None else _adjusted(logits.float().log_softmax(1), adjustment)
+
+
+def _adjusted(log_p: Tensor, adjustment: Tensor) -> Tensor:
+    """Class log-probabilities ``Tensor[N, K, H, W]`` minus the per-class ``adjustment`` (``Tensor[K]``)."""
+    adjustment = torch.as_tensor(adjustment, dtype=torch.float32, device=log_p.device).flatten()
+    if adjustment.numel() != log_p.shape[1]:
+        raise ValueError(f"adjustment has {adjustment.numel()} values for a model of {log_p.shape[1]} classes")
+    return log_p - adjustment.view(1, -1, 1, 1)
 
 
 @torch.no_grad()
@@ -335,9 +338,7 @@ def _confusions(model: nn.Module, data: SegmentationSet, adjustments: list[Tenso
             log_p = scores.float().log_softmax(1) if any(a is not None for a in adjustments) else None
             labels = data.labels[i:i + batch_size]
             for j, a in enumerate(adjustments):
-                adjusted = scores if a is None else log_p - torch.as_tensor(a, dtype=torch.float32,
-                                                                             device=log_p.device).view(1, -1, 1, 1)
-                pred = adjusted.argmax(1).cpu()
+                pred = (scores if a is None else _adjusted(log_p, a)).argmax(1).cpu()
                 cms[j] += confusion_matrix(pred, labels, num_classes=k, ignore_index=data.ignore_index)
                 if j == 0 and len(kept) * batch_size < keep:
                     kept.append(pred)
