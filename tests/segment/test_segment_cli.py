@@ -180,6 +180,14 @@ def test_eval_and_segment_undo_the_class_weights(run_dir, capsys, tmp_path):
     assert main(["segment", "sample:coffee", "--model", str(run_dir), "--out", str(tmp_path / "seg"),
                  "--undo-weights", "1", "--json"]) == 0
     capsys.readouterr()
+    best = run_dir / "best"  # the best-validation checkpoint reads the options of the run it sits in
+    assert (best / "model.safetensors").is_file() and not (best / "segmenter.json").exists()
+    assert segment.load_run_options(best) == segment.load_run_options(run_dir)
+    assert segment.run_class_weights(best) == weights
+    assert main(["segment", "sample:coffee", "--model", str(best), "--out", str(tmp_path / "seg-best"),
+                 "--undo-weights", "1", "--json"]) == 0
+    capsys.readouterr()
+    assert segment.load_run_options(tmp_path) == {}  # a folder that is no run: no options
     plain = tmp_path / "plain"  # a run without class weights has none to undo: one line, exit 2
     assert main([*TRAIN, "--recipe", "unet-scenes", "--class-weighting", "none", "--out", str(plain)]) == 0
     capsys.readouterr()

@@ -50,7 +50,8 @@ def make_client(app, **kw) -> TestClient:
 
 def tiny_task_runs(root):
     """A runs folder with a tiny detector and a tiny segmenter, each trained for two steps on generated scenes
-    (as ``cnnlab train-detector`` / ``train-segmenter`` save them): ``(detector dir, segmenter dir)``."""
+    (as ``cnnlab train-detector`` / ``train-segmenter`` save them; the segmenter with class weights):
+    ``(detector dir, segmenter dir)``."""
     from pathlib import Path
 
     import torch
@@ -68,12 +69,9 @@ def tiny_task_runs(root):
     detect.fit(det, scenes, None, detect.DetectConfig(epochs=1, batch_size=2, max_steps=2, progress=False))
     det_dir = root / "scenes-detector"
     detect.save_detector(det_dir, det)
-    seg_data = data.load_segmentation("scenes", "train", size=32, n=8)
-    net = segment.create("unet", num_classes=seg_data.num_classes, classes=seg_data.classes, input_size=(32, 32),
-                         base=4, depth=1)
+    seg_dir = root / "scenes-segmenter"  # with segmenter.json and its median-frequency class weights
     cfg = train.TrainConfig(epochs=1, batch_size=4, optimizer="adam", lr=1e-2, schedule="none", weight_decay=0.0,
-                            device="cpu", progress=False, tensorboard=False, max_steps=2)
-    segment.fit_segmenter(net, seg_data, None, cfg)
-    seg_dir = root / "scenes-segmenter"
-    segment.save(net, seg_dir)
+                            device="cpu", progress=False, tensorboard=False, max_steps=2, out_dir=str(seg_dir))
+    segment.train_segmenter("unet", "scenes", cfg, size=32, limit=8, model_kwargs={"base": 4, "depth": 1},
+                            test=False, validate=False)
     return det_dir, seg_dir

@@ -252,6 +252,12 @@ def test_segment_panel_overlay_legend_and_segments_from_gradients(task_page, sho
     page.wait_for_selector("#segment-legend[data-classes]")
     expect(page.locator("#segment-overlay")).to_have_js_property("naturalWidth", 451)
     assert page.query_selector_all("#segment-legend .legend-row .swatch")
+    expect(page.locator("#segment-undo-control")).to_be_visible()  # the run trained with class weights
+    page.eval_on_selector("#segment-undo", "e => { e.value = 100; e.dispatchEvent(new Event('input')); }")
+    page.wait_for_selector("#segment-caption[data-undo='1']")
+    expect(page.locator("#segment-caption")).to_contain_text("class weights undone, tau 1.00")
+    expect(page.locator("#segment-undo-text")).to_have_text("tau 1.00")
+    shoot(page, shots / "segment-undo-weights.png")
     page.click("#sa-run")
     page.wait_for_selector("#sa-result:not([hidden])")
     expect(page.locator("#sa-heat-caption")).to_contain_text("gradcam map of efficientnet_lite0")

@@ -89,12 +89,47 @@ def test_segment_is_segment_images(task_client, task_runs):
     assert abs(sum(c["fraction"] for c in doc["legend"]) - 1) < 1e-6
 
 
+def test_segment_undoes_the_runs_class_weights(task_client, task_runs):
+    weights = segment.run_class_weights(task_runs / "scenes-segmenter")  # median frequency, from its training labels
+    plain = task_client.post("/api/segment", json={"model": SEG, "sample": "coffee"}).json()
+    assert plain["class_weights"] == weights and plain["undo_weights"] is None
+    doc = task_client.post("/api/segment", json={"model": SEG, "sample": "coffee", "undo_weights": 1}).json()
+    net = segment.load(task_runs / "scenes-segmenter")
+    ref = segment.segment_images(net, [data.sample_image("coffee")], adjustment=segment.undo_weights(weights, 1.0))[0]
+    assert doc["undo_weights"] == 1.0
+    assert np.array_equal(decode_png(doc["labels"]), as_uint8(ref.colors)) and doc["legend"] == ref.legend()
+    assert doc["legend"] != plain["legend"]  # the weights moved pixels between classes: undoing them moves them back
+    zero = task_client.post("/api/segment", json={"model": SEG, "sample": "coffee", "undo_weights": 0}).json()
+    assert zero["labels"] == plain["labels"] and zero["undo_weights"] is None
+
+
+def test_segment_refuses_to_undo_weights_a_run_never_had(task_client, task_runs):
+    import shutil
+
+    copy = task_runs / "scenes-segmenter-unweighted"  # a checkpoint saved without segmenter.json: no class weights
+    copy.mkdir()
+    try:
+        for name in ("model.json", "model.safetensors"):
+            shutil.copy(task_runs / "scenes-segmenter" / name, copy / name)
+        name = "run:scenes-segmenter-unweighted"
+        doc = task_client.post("/api/segment", json={"model": name, "sample": "coffee"}).json()
+        assert doc["class_weights"] is None and doc["undo_weights"] is None
+        r = task_client.post("/api/segment", json={"model": name, "sample": "coffee", "undo_weights": 0.5})
+        assert r.status_code == 422
+        assert r.json()["error"] == f"{name} was trained without class weights: there are none to undo"
+        assert str(task_runs) not in r.text  # no server path reaches the client
+    finally:
+        shutil.rmtree(copy)
+
+
 @pytest.mark.parametrize("body, status, words", [
     ({"model": "run:nope", "sample": "chelsea"}, 404, "unknown model"),
     ({"model": DET, "sample": "chelsea"}, 422, "is a detector, not a segmenter"),
     ({"model": "lenet5", "sample": "chelsea"}, 422, "is a classifier, not a segmenter"),
     ({"sample": "chelsea"}, 422, "model is required"),
     ({"model": SEG, "sample": "chelsea", "alpha": 1.5}, 422, "alpha must be in [0, 1]"),
+    ({"model": SEG, "sample": "chelsea", "undo_weights": -0.5}, 422, "undo_weights must be in [0, 1]"),
+    ({"model": SEG, "sample": "chelsea", "undo_weights": "all"}, 422, "undo_weights"),
     ({"model": SEG, "sample": "nope"}, 404, "unknown sample"),
 ])
 def test_segment_bad_input_is_a_4xx(task_client, body, status, words):

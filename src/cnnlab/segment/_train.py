@@ -490,6 +490,10 @@ def run_class_weights(run: str | os.PathLike) -> list[float]:
 
 def load_run_options(run: str | os.PathLike) -> dict[str, Any]:
     """The ``segmenter.json`` of a run directory (architecture, data spec, size, options, class weights), or
-    ``{}`` for a checkpoint saved without one."""
-    path = Path(run) / RUN_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+    ``{}`` for a checkpoint saved without one. The run's ``best/`` checkpoint (the engine's best validation epoch)
+    reads the ``segmenter.json`` of the run it sits in."""
+    run = Path(run)
+    for path in (run / RUN_FILE, run.parent / RUN_FILE if run.name == "best" else None):
+        if path is not None and path.is_file():
+            return json.loads(path.read_text())
+    return {}

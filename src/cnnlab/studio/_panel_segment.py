@@ -22,9 +22,12 @@ REFINES = ("grabcut", "threshold")  # segment.from_attribution's
 
 @router.post("/api/segment")
 async def segment_route(request: Request) -> dict:
-    """``{"model": "run:ID" (a segmenter), "image" | "sample", "alpha": 0.5}`` -> the ``overlay``, the colour-coded
-    ``labels``, the ``legend`` (``[{"class", "index", "color", "fraction"}]`` of the classes present, largest
-    first) and every class with its colour."""
+    """``{"model": "run:ID" (a segmenter), "image" | "sample", "alpha": 0.5, "undo_weights": 0}`` -> the
+    ``overlay``, the colour-coded ``labels``, the ``legend`` (``[{"class", "index", "color", "fraction"}]`` of the
+    classes present, largest first), every class with its colour, and the run's ``class_weights`` (``null`` when it
+    trained without). ``undo_weights`` tau in [0, 1] subtracts tau x log(class weight) from the class
+    log-probabilities first (:func:`cnnlab.segment.undo_weights`; 1 undoes the weights, as
+    ``cnnlab segment --undo-weights``); 422 for a run without class weights."""
     params = await params_of(request)
     return await blocking(run_segment, studio_of(request), params)
 
@@ -45,16 +48,22 @@ def run_segment(studio: Studio, params: Params) -> dict:
     name = params.string("model", required=True)
     loaded = studio.models.get(name, "segmenter")  # 404 unknown, 422 not a segmenter
     alpha = params.number("alpha", 0.5, minimum=0, maximum=1)
+    tau = params.number("undo_weights", 0.0, minimum=0, maximum=1)
+    weights = segment.load_run_options(loaded.entry.path).get("class_weights") or None
+    if tau > 0 and weights is None:  # the message names the run, never its path on the server
+        raise ValueError(f"{name} was trained without class weights: there are none to undo")
+    adjustment = segment.undo_weights(weights, tau) if tau > 0 else None
     image = studio.images.resolve(params)
     with loaded.use() as model:
-        out = segment.segment_images(model, [image.tensor], alpha=alpha)[0]
+        out = segment.segment_images(model, [image.tensor], alpha=alpha, adjustment=adjustment)[0]
         size = list(model.cnnlab.input_size)
     classes = [{"class": c, "index": i, "color": "#{:02x}{:02x}{:02x}".format(*out.palette[i])}
                for i, c in enumerate(out.classes)]
     return {"model": name, "image": image.ref, "alpha": alpha, "overlay": png_uri(out.overlay),
             "labels": png_uri(out.colors), "legend": out.legend(), "classes": classes,
             "size": list(out.labels.shape), "input_size": size,
-            "mean_confidence": round(float(out.confidence.mean()), 4)}
+            "mean_confidence": round(float(out.confidence.mean()), 4),
+            "class_weights": weights, "undo_weights": tau if tau > 0 else None}
 
 
 def start_attribution(studio: Studio, params: Params) -> Job:

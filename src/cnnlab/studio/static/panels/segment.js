@@ -7,6 +7,8 @@
 
   const alpha = () => Number($("#segment-alpha").value) / 100;
   function showAlpha() { $("#segment-alpha-text").textContent = Math.round(alpha() * 100) + "%"; }
+  const undo = () => Number($("#segment-undo").value) / 100;
+  function showUndo() { $("#segment-undo-text").textContent = "tau " + undo().toFixed(2); }
 
   async function listSegmenters() {
     const doc = await api.get("/api/models");
@@ -22,12 +24,20 @@
 
   async function refresh() {
     if (!(await listSegmenters())) return;
-    const doc = await api.post("/api/segment", { model: $("#segment-model").value, image: Studio.state.image,
-                                                  alpha: alpha() });
+    const model = $("#segment-model").value;
+    const control = $("#segment-undo-control");
+    // the slider belongs to one run: another run starts from its own predictions (tau 0)
+    if (control.dataset.model !== model) { $("#segment-undo").value = 0; showUndo(); }
+    const doc = await api.post("/api/segment", { model, image: Studio.state.image, alpha: alpha(),
+                                               undo_weights: control.dataset.model === model ? undo() : 0 });
+    control.dataset.model = model;
+    control.hidden = !doc.class_weights;
     $("#segment-overlay").src = doc.overlay;
     $("#segment-labels").src = doc.labels;
+    const undone = doc.undo_weights ? `; class weights undone, tau ${doc.undo_weights.toFixed(2)}` : "";
     $("#segment-caption").textContent = `${doc.model}: the classes over the image at ${Math.round(doc.alpha * 100)}% ` +
-      `opacity (${doc.size[1]}x${doc.size[0]}; the network saw ${doc.input_size[2]}x${doc.input_size[1]})`;
+      `opacity (${doc.size[1]}x${doc.size[0]}; the network saw ${doc.input_size[2]}x${doc.input_size[1]}${undone})`;
+    $("#segment-caption").dataset.undo = String(doc.undo_weights || 0);
     $("#segment-legend").replaceChildren(...doc.legend.map((c) => el("div", { class: "legend-row" },
       (() => { const s = el("span", { class: "swatch", title: c.color }); s.style.background = c.color; return s; })(),
       el("span", {}, c.class), el("span", { class: "bar-value" }, Studio.percent(c.fraction)))));
@@ -78,10 +88,16 @@
     clearTimeout(timer);
     timer = setTimeout(() => Studio.refresh("segment"), 250);
   });
+  $("#segment-undo").addEventListener("input", () => {
+    showUndo();
+    clearTimeout(timer);
+    timer = setTimeout(() => Studio.refresh("segment"), 250);
+  });
   $("#segment-model").addEventListener("change", () => Studio.refresh("segment"));
   $("#sa-run").addEventListener("click", fromGradients);
   $("#sa-cancel").addEventListener("click", () => saJob && saJob.cancel());
   $("#segment-rescan").addEventListener("click", () => Studio.refresh("segment"));
   showAlpha();
+  showUndo();
   Studio.panel("segment", { refresh });
 })();
